@@ -1,0 +1,124 @@
+"""The backbone contract, checked for every registered backbone and size."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import BACKBONE_ARCHS, registered_backbones
+from torch import nn
+
+SIZES = [(64, 64), (65, 97), (224, 224), (800, 1216)]
+
+
+def build(cls, arch, **kwargs) -> nn.Module:
+    model = cls(arch=arch, **kwargs)
+    model.init_weights()
+    return model
+
+
+def test_every_backbone_is_registered_with_sizes() -> None:
+    names = {cls.__name__ for cls in registered_backbones()}
+    assert 'LITv2' in names
+    for cls in registered_backbones():
+        assert cls.arch_zoo, f'{cls.__name__} has no sizes'
+
+
+@pytest.mark.parametrize('cls,arch', BACKBONE_ARCHS)
+@pytest.mark.parametrize('size', SIZES, ids=lambda s: f'{s[0]}x{s[1]}')
+def test_pyramid_shapes_and_strides(cls, arch, size) -> None:
+    model = build(cls, arch, drop_path_rate=0.0).eval()
+    H, W = size
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, H, W))
+    assert isinstance(outs, tuple) and len(outs) == len(model.out_indices) == 4
+    assert model.strides == [4, 8, 16, 32]
+    for out, channels, stride in zip(outs, model.out_channels, model.strides, strict=True):
+        assert out.dim() == 4 and out.shape[:2] == (1, channels)
+        for side, full in zip(out.shape[-2:], (H, W), strict=True):
+            assert full // stride <= side <= math.ceil(full / stride), (size, stride, out.shape)
+        assert out.is_contiguous()
+        assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('cls,arch', BACKBONE_ARCHS)
+def test_gradients_reach_every_parameter(cls, arch) -> None:
+    model = build(cls, arch, drop_path_rate=0.0).train()  # stochastic depth may skip a branch
+    outs = model(torch.randn(2, 3, 64, 96))
+    sum(out.float().pow(2).mean() for out in outs).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not no_grad, f'parameters without gradient: {no_grad}'
+
+
+@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize('frozen_stages', [0, 1, 2, 4])
+def test_frozen_stages_stay_frozen(cls, frozen_stages) -> None:
+    arch = next(iter(cls.arch_zoo))
+    model = build(cls, arch, frozen_stages=frozen_stages).train()
+    frozen = [m for i in range(-1, frozen_stages) for m in model.stage_modules(i)]
+    frozen_params = {id(p) for m in frozen for p in m.parameters()}
+    assert frozen_params
+    for module in frozen:
+        assert not any(m.training for m in module.modules())
+    names = {id(m): n for n, m in model.named_modules()}
+    frozen_keys = {f'{names[id(m)]}.{k}' for m in frozen for k in m.state_dict()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert all(id(p) not in frozen_params for p in trainable)
+    outs = model(torch.randn(2, 3, 64, 64))
+    if frozen_stages < model.num_stages:
+        optimizer = torch.optim.SGD(trainable, lr=1.0)
+        sum(out.sum() for out in outs).backward()
+        optimizer.step()
+    else:
+        assert not trainable
+    after = model.state_dict()
+    changed = [k for k in frozen_keys if not torch.equal(before[k], after[k])]
+    assert not changed, f'frozen tensors changed: {changed}'
+
+
+@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
+def test_with_cp_matches(cls) -> None:
+    arch = next(iter(cls.arch_zoo))
+    plain = build(cls, arch, drop_path_rate=0.0).train()
+    ckpt = build(cls, arch, drop_path_rate=0.0, with_cp=True).train()
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    outs = [m(x) for m in (plain, ckpt)]
+    for a, b in zip(*outs, strict=True):
+        torch.testing.assert_close(a, b)
+    for model, out in zip((plain, ckpt), outs, strict=True):
+        sum(o.pow(2).mean() for o in out).backward()
+    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
+def test_out_indices_subset(cls) -> None:
+    arch = next(iter(cls.arch_zoo))
+    model = build(cls, arch, out_indices=(1, 3)).eval()
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == model.out_channels
+    assert model.strides == [8, 32]
+
+
+@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
+def test_bad_arguments_give_clear_errors(cls) -> None:
+    with pytest.raises(ValueError, match='unknown arch .*valid'):
+        cls(arch='does-not-exist')
+    with pytest.raises(ValueError, match='arch dict needs'):
+        cls(arch={'embed_dims': 8})
+    with pytest.raises(ValueError, match='out_indices'):
+        cls(arch=next(iter(cls.arch_zoo)), out_indices=(7,))
+
+
+@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
+def test_tiny_input_is_valid_or_clear_error(cls) -> None:
+    model = build(cls, next(iter(cls.arch_zoo))).eval()
+    try:
+        outs = model(torch.randn(1, 3, 16, 16))
+    except ValueError as err:
+        assert 'at least' in str(err)
+    else:
+        assert all(o.numel() and torch.isfinite(o).all() for o in outs)

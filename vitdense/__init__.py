@@ -1,0 +1,16 @@
+"""vitdense: dense-prediction backbones for OpenMMLab 2.0.
+
+Importing the package registers every vitdense module once, in mmengine's root
+registries, so ``type='LITv2'`` resolves from mmdet, mmseg and mmpretrain
+configs alike (``custom_imports=dict(imports=['vitdense'])``). It also makes
+mmengine's checkpoint loading work with torch >= 2.6 (see
+:mod:`vitdense.utils.checkpoint_io`).
+"""
+
+from .models import *  # noqa: F401,F403
+from .utils.checkpoint_io import register_checkpoint_loaders
+from .version import __version__
+
+register_checkpoint_loaders()
+
+__all__ = ['__version__']

@@ -1,0 +1,3 @@
+"""Models of vitdense."""
+
+from .backbones import *  # noqa: F401,F403

@@ -1,0 +1,264 @@
+"""The contract every vitdense backbone follows.
+
+A backbone takes ``arch`` (a size name from its ``arch_zoo`` or a dict with
+the same keys), ``out_indices``, ``frozen_stages``, ``drop_path_rate``,
+``with_cp`` and ``init_cfg``; it returns a tuple of NCHW tensors, one per
+entry of ``out_indices``, and exposes ``out_channels`` and ``strides`` for
+them. ``init_cfg=dict(type='Pretrained', checkpoint=...)`` loads an upstream
+release through the backbone's converter, strictly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch import Tensor, nn
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint whose keys or shapes do not fit the model."""
+
+
+def extract_state_dict(checkpoint: Any, prefer_ema: bool = False) -> dict[str, Tensor]:
+    """Return the tensors of a loaded checkpoint, whatever its wrapping.
+
+    Understands the ``model`` (DeiT/Swin/LIT releases), ``state_dict``
+    (mmengine), ``state_dict_ema`` and ``model_ema`` wrappers and strips a
+    ``module.`` prefix left by DataParallel/DDP.
+
+    Args:
+        checkpoint: What ``torch.load`` returned.
+        prefer_ema: Take the EMA weights when the file holds both.
+
+    Returns:
+        A flat mapping from key to tensor.
+
+    Raises:
+        CheckpointMismatchError: If no state dict can be found.
+    """
+    if not isinstance(checkpoint, dict):
+        raise CheckpointMismatchError(
+            f'expected a dict-like checkpoint, got {type(checkpoint).__name__}'
+        )
+    wrappers = ['state_dict_ema', 'model_ema', 'state_dict', 'model']
+    if not prefer_ema:
+        wrappers = wrappers[2:] + wrappers[:2]
+    for key in wrappers:
+        if isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+            break
+    state_dict = {k: v for k, v in checkpoint.items() if isinstance(v, Tensor)}
+    if not state_dict:
+        raise CheckpointMismatchError(f'no tensors found; top-level keys: {sorted(checkpoint)}')
+    if all(k.startswith('module.') for k in state_dict):
+        state_dict = {k[len('module.') :]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def _format_keys(keys: Sequence[str], limit: int = 40) -> str:
+    keys = sorted(keys)
+    more = f'\n  ... and {len(keys) - limit} more' if len(keys) > limit else ''
+    return '\n  '.join(keys[:limit]) + more
+
+
+class PyramidBackbone(BaseModule):
+    """Base class of the vitdense pyramid backbones.
+
+    Subclasses set ``arch_zoo`` and ``arch_keys``, build their layers, and
+    implement ``forward``, ``reset_parameters``, ``convert_checkpoint`` and
+    ``stage_modules``.
+
+    Args:
+        arch: A name in ``arch_zoo`` or a dict with the keys ``arch_keys``.
+        out_indices: Stages (0-based) whose outputs are returned.
+        frozen_stages: Stages to freeze: -1 none, 0 the stem, ``k`` the stem
+            and the first ``k`` stages (parameters fixed, modules in eval mode).
+        init_cfg: mmengine initialisation config; ``type='Pretrained'`` loads
+            an upstream checkpoint through ``convert_checkpoint``.
+    """
+
+    arch_zoo: ClassVar[dict[str, dict[str, Any]]] = {}
+    arch_keys: ClassVar[tuple[str, ...]] = ()
+    num_stages: ClassVar[int] = 4
+    #: Upstream keys that only the classifier uses; dropped (and logged) on loading.
+    classification_only_prefixes: ClassVar[tuple[str, ...]] = ('head.', 'norm.')
+
+    def __init__(
+        self,
+        arch: str | dict,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        init_cfg: dict | list | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self.parse_arch(arch)
+        self.out_indices = self._check_out_indices(out_indices)
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(
+                f'{type(self).__name__}: frozen_stages must be in [-1, {self.num_stages}], '
+                f'got {frozen_stages}'
+            )
+        self.frozen_stages = frozen_stages
+
+    @classmethod
+    def parse_arch(cls, arch: str | dict) -> dict[str, Any]:
+        """Resolve ``arch`` into a settings dict, with a clear error for bad input."""
+        name = cls.__name__
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in cls.arch_zoo:
+                raise ValueError(
+                    f'{name}: unknown arch {arch!r}; valid: {sorted(cls.arch_zoo)} '
+                    f'or a dict with keys {list(cls.arch_keys)}'
+                )
+            return dict(cls.arch_zoo[key])
+        if isinstance(arch, dict):
+            missing = set(cls.arch_keys) - set(arch)
+            extra = set(arch) - set(cls.arch_keys)
+            if missing or extra:
+                raise ValueError(
+                    f'{name}: arch dict needs exactly the keys {list(cls.arch_keys)}; '
+                    f'missing {sorted(missing)}, unexpected {sorted(extra)}'
+                )
+            return dict(arch)
+        raise TypeError(f'{name}: arch must be a str or a dict, got {type(arch).__name__}')
+
+    def _check_out_indices(self, out_indices: Sequence[int] | int) -> tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = (out_indices,)
+        indices = tuple(i % self.num_stages if -self.num_stages <= i < 0 else i for i in out_indices)
+        bad = [i for i in indices if not 0 <= i < self.num_stages]
+        if bad or not indices or len(set(indices)) != len(indices):
+            raise ValueError(
+                f'{type(self).__name__}: out_indices must be distinct stage indices in '
+                f'[0, {self.num_stages}), got {tuple(out_indices)}'
+            )
+        return tuple(sorted(indices))
+
+    # ------------------------------------------------------------------ contract
+    @property
+    def stage_channels(self) -> list[int]:
+        """Channels of every stage's output (all stages, not only ``out_indices``)."""
+        raise NotImplementedError
+
+    @property
+    def stage_strides(self) -> list[int]:
+        """Nominal stride of every stage's output."""
+        return [4, 8, 16, 32][: self.num_stages]
+
+    @property
+    def out_channels(self) -> list[int]:
+        """Channels of the returned feature maps."""
+        return [self.stage_channels[i] for i in self.out_indices]
+
+    @property
+    def strides(self) -> list[int]:
+        """Nominal strides of the returned feature maps."""
+        return [self.stage_strides[i] for i in self.out_indices]
+
+    def stage_modules(self, index: int) -> list[nn.Module]:
+        """Modules that belong to stage ``index`` (-1 for the stem) when freezing."""
+        raise NotImplementedError
+
+    def _freeze_stages(self) -> None:
+        for index in range(-1, self.frozen_stages):
+            for module in self.stage_modules(index):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True) -> PyramidBackbone:
+        """Set train/eval mode, keeping frozen stages in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    # --------------------------------------------------------------- weights
+    def reset_parameters(self) -> None:
+        """Initialise the weights the way upstream does before pre-training."""
+        raise NotImplementedError
+
+    def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Map an upstream state dict to this model's keys.
+
+        It receives the state dict without ``classification_only_prefixes``;
+        implementations rename keys and resize size-dependent tables to this
+        model, and pass keys they do not know through unchanged so that the
+        strict check reports them.
+        """
+        raise NotImplementedError
+
+    def is_new_key(self, key: str) -> bool:
+        """Whether ``key`` may be absent from an upstream checkpoint (dense-only layers)."""
+        return False
+
+    def init_weights(self) -> None:
+        """Initialise as upstream does, or load ``init_cfg``'s pretrained checkpoint."""
+        cfg = self.init_cfg
+        if cfg is None or (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+            self.reset_parameters()
+            if cfg is not None:
+                self.load_pretrained(cfg['checkpoint'], prefix=cfg.get('prefix'))
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    def load_pretrained(self, filename: str, prefix: str | None = None) -> None:
+        """Load an upstream (or vitdense) checkpoint strictly.
+
+        Args:
+            filename: Path or URL of the checkpoint.
+            prefix: Keep only keys under this prefix (e.g. ``'backbone.'`` to
+                take the backbone out of a detector checkpoint).
+
+        Raises:
+            CheckpointMismatchError: Listing missing, unexpected and
+                wrong-shaped keys when the checkpoint does not fit.
+        """
+        logger = MMLogger.get_current_instance()
+        checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu', logger=logger)
+        self.load_converted(extract_state_dict(checkpoint), prefix=prefix, source=filename)
+
+    def load_converted(
+        self, state_dict: dict[str, Tensor], prefix: str | None = None, source: str = 'state dict'
+    ) -> None:
+        """Convert ``state_dict`` and load it strictly (see :meth:`load_pretrained`)."""
+        name = type(self).__name__
+        if prefix:
+            state_dict = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            if not state_dict:
+                raise CheckpointMismatchError(f'{name}: no key of {source} starts with {prefix!r}')
+        dropped = [k for k in state_dict if k.startswith(self.classification_only_prefixes)]
+        converted = self.convert_checkpoint({k: v for k, v in state_dict.items() if k not in dropped})
+        own = self.state_dict()
+        missing = [k for k in own if k not in converted and not self.is_new_key(k)]
+        unexpected = [k for k in converted if k not in own]
+        mismatched = [
+            f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+            for k, v in converted.items()
+            if k in own and v.shape != own[k].shape
+        ]
+        if missing or unexpected or mismatched:
+            parts = [f'{name}: checkpoint {source} does not fit the model.']
+            for title, keys in (
+                ('missing', missing),
+                ('unexpected', unexpected),
+                ('shape mismatch', mismatched),
+            ):
+                if keys:
+                    parts.append(f'{title} ({len(keys)}):\n  {_format_keys(keys)}')
+            if mismatched:
+                parts.append('(a checkpoint of another size? check `arch`)')
+            raise CheckpointMismatchError('\n'.join(parts))
+        self.load_state_dict(converted, strict=False)
+        new = [k for k in own if k not in converted]
+        logger = MMLogger.get_current_instance()
+        logger.info(f'{name}: loaded {len(converted)} tensors from {source}')
+        if dropped:
+            logger.info(f'{name}: dropped classification-only keys:\n  {_format_keys(dropped)}')
+        if new:
+            logger.info(f'{name}: newly initialised (dense-only layers):\n  {_format_keys(new)}')

@@ -1,0 +1,399 @@
+"""LITv2: fast vision transformers with HiLo attention, as a dense-prediction backbone.
+
+Paper: Zizheng Pan, Jianfei Cai, Bohan Zhuang. "Fast Vision Transformers with
+HiLo Attention." NeurIPS 2022. https://arxiv.org/abs/2205.13213
+Upstream: https://github.com/ziplab/LITv2 (``detection/mmdet/models/backbones/litv2.py``).
+
+Layout: a 4x4 patch embedding, then four stages. Stages 1-2 hold conv-FFN blocks
+only; stages 3-4 hold HiLo attention + conv-FFN blocks. Stages 2-4 start with
+deformable token merging. Given the same weights, the pyramid equals the
+upstream dense backbone's for any input size: the patch embedding pads to a
+multiple of 4, token merging floors odd sides, HiLo zero-pads to a multiple of
+its window (padded tokens take part in the pooled keys and the windows, as
+upstream) and crops back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.model.weight_init import trunc_normal_
+from mmengine.registry import MODELS
+from timm.layers import DropPath
+from torch import Tensor, nn
+
+from ..layers import ConvFFN, DeformableTokenMerging, PatchEmbed
+from .base import PyramidBackbone
+
+
+# --------------------------------------------------------------------------- blocks
+class HiLoAttention(nn.Module):
+    """HiLo attention on channels-last tokens.
+
+    ``int(num_heads * alpha)`` Lo-Fi heads attend from every token to keys and
+    values average-pooled over ``window_size`` x ``window_size`` cells; the
+    other (Hi-Fi) heads attend inside non-overlapping windows of that size. The
+    two outputs are concatenated (Hi-Fi first). ``window_size == 1`` makes every
+    head Lo-Fi without pooling, i.e. plain global multi-head attention.
+
+    Args:
+        dims: Channels of the tokens.
+        num_heads: Total number of heads.
+        window_size: Side ``s`` of the Hi-Fi windows and of the Lo-Fi pooling.
+        alpha: Share of the heads that are Lo-Fi.
+        qkv_bias: Whether the query/key/value projections have a bias.
+    """
+
+    def __init__(
+        self, dims: int, num_heads: int, window_size: int = 2, alpha: float = 0.9, qkv_bias: bool = True
+    ) -> None:
+        super().__init__()
+        if dims % num_heads:
+            raise ValueError(f'HiLo: dims {dims} must be divisible by num_heads {num_heads}')
+        if window_size < 1:
+            raise ValueError(f'HiLo: window_size must be >= 1, got {window_size}')
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f'HiLo: alpha must be in [0, 1], got {alpha}')
+        self.head_dims = dims // num_heads
+        self.window_size = window_size
+        self.l_heads = num_heads if window_size == 1 else int(num_heads * alpha)
+        self.h_heads = num_heads - self.l_heads
+        l_dims, h_dims = self.l_heads * self.head_dims, self.h_heads * self.head_dims
+        if self.l_heads:
+            self.l_q = nn.Linear(dims, l_dims, bias=qkv_bias)
+            self.l_kv = nn.Linear(dims, 2 * l_dims, bias=qkv_bias)
+            self.l_proj = nn.Linear(l_dims, l_dims)
+        if self.h_heads:
+            self.h_qkv = nn.Linear(dims, 3 * h_dims, bias=qkv_bias)
+            self.h_proj = nn.Linear(h_dims, h_dims)
+
+    def _hifi(self, x: Tensor) -> Tensor:
+        """Window attention over ``x`` (B, Hp, Wp, C), sides multiples of the window."""
+        B, Hp, Wp, _ = x.shape
+        s, heads, d = self.window_size, self.h_heads, self.head_dims
+        hg, wg = Hp // s, Wp // s
+        qkv = self.h_qkv(x).view(B, hg, s, wg, s, 3, heads, d)
+        qkv = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, B * hg * wg, heads, s * s, d)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # B*nW, heads, s*s, d
+        out = out.view(B, hg, wg, heads, s, s, d).permute(0, 1, 4, 2, 5, 3, 6)
+        return self.h_proj(out.reshape(B, Hp, Wp, heads * d))
+
+    def _lofi(self, x: Tensor, x_padded: Tensor) -> Tensor:
+        """Attention from ``x`` (B, H, W, C) to pooled ``x_padded`` (B, Hp, Wp, C)."""
+        B, H, W, C = x.shape
+        heads, d = self.l_heads, self.head_dims
+        q = self.l_q(x).view(B, H * W, heads, d).transpose(1, 2)  # B, heads, N, d
+        if self.window_size > 1:
+            pooled = F.avg_pool2d(x_padded.permute(0, 3, 1, 2), self.window_size)  # B, C, hg, wg
+            kv_src = pooled.flatten(2).transpose(1, 2)  # B, M, C
+        else:
+            kv_src = x.reshape(B, H * W, C)
+        kv = self.l_kv(kv_src).view(B, -1, 2, heads, d).permute(2, 0, 3, 1, 4)  # 2, B, heads, M, d
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1])  # B, heads, N, d
+        return self.l_proj(out.transpose(1, 2).reshape(B, H, W, heads * d))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Attend over ``x`` (B, H, W, C); returns (B, H, W, C)."""
+        _, H, W, _ = x.shape
+        s = self.window_size
+        pad_h, pad_w = -H % s, -W % s
+        x_padded = F.pad(x, (0, 0, 0, pad_w, 0, pad_h)) if pad_h or pad_w else x
+        outs = []
+        if self.h_heads:
+            outs.append(self._hifi(x_padded)[:, :H, :W])
+        if self.l_heads:
+            outs.append(self._lofi(x, x_padded))
+        return torch.cat(outs, dim=-1) if len(outs) == 2 else outs[0]
+
+
+class ConvFFNBlock(nn.Module):
+    """Pre-norm residual conv-FFN block (LITv2 stages 1-2).
+
+    Args:
+        dims: Channels.
+        mlp_ratio: Hidden/input channel ratio of the FFN.
+        drop_path: Stochastic depth rate.
+    """
+
+    def __init__(self, dims: int, mlp_ratio: float = 4.0, drop_path: float = 0.0) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dims)
+        self.ffn = ConvFFN(dims, int(dims * mlp_ratio))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block to ``x`` (B, H, W, C)."""
+        return x + self.drop_path(self.ffn(self.norm(x)))
+
+
+class HiLoBlock(nn.Module):
+    """Pre-norm residual HiLo attention + conv-FFN block (LITv2 stages 3-4).
+
+    Args:
+        dims: Channels.
+        num_heads: Attention heads.
+        window_size: HiLo window size.
+        alpha: Share of Lo-Fi heads.
+        mlp_ratio: Hidden/input channel ratio of the FFN.
+        drop_path: Stochastic depth rate.
+    """
+
+    def __init__(
+        self,
+        dims: int,
+        num_heads: int,
+        window_size: int,
+        alpha: float,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dims)
+        self.attn = HiLoAttention(dims, num_heads, window_size, alpha)
+        self.norm2 = nn.LayerNorm(dims)
+        self.ffn = ConvFFN(dims, int(dims * mlp_ratio))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block to ``x`` (B, H, W, C)."""
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.ffn(self.norm2(x)))
+
+
+# --------------------------------------------------------------------------- stages
+class LITv2Stage(nn.Module):
+    """Optional deformable token merging followed by a sequence of blocks.
+
+    Args:
+        in_dims: Channels entering the stage.
+        dims: Channels of the stage.
+        depth: Number of blocks.
+        num_heads: Attention heads (unused for conv-FFN stages).
+        local_ws: HiLo window size, or 0 for a conv-FFN stage.
+        alpha: Share of Lo-Fi heads.
+        mlp_ratio: FFN expansion.
+        drop_paths: Stochastic depth rate of each block.
+        downsample: Whether the stage starts with token merging.
+        with_cp: Whether blocks use activation checkpointing while training.
+    """
+
+    def __init__(
+        self,
+        in_dims: int,
+        dims: int,
+        depth: int,
+        num_heads: int,
+        local_ws: int,
+        alpha: float,
+        mlp_ratio: float,
+        drop_paths: Sequence[float],
+        downsample: bool,
+        with_cp: bool = False,
+    ) -> None:
+        super().__init__()
+        self.with_cp = with_cp
+        self.downsample = DeformableTokenMerging(in_dims, dims) if downsample else None
+        if local_ws == 0:
+            blocks = [ConvFFNBlock(dims, mlp_ratio, dp) for dp in drop_paths]
+        else:
+            blocks = [HiLoBlock(dims, num_heads, local_ws, alpha, mlp_ratio, dp) for dp in drop_paths]
+        assert len(blocks) == depth
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run the stage on ``x`` (B, H, W, C)."""
+        if self.downsample is not None:
+            x = self.downsample(x)
+        for block in self.blocks:
+            if self.with_cp and self.training and torch.is_grad_enabled():
+                x = cp.checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return x
+
+
+# --------------------------------------------------------------------------- backbone
+@MODELS.register_module()
+class LITv2(PyramidBackbone):
+    """LITv2 pyramid backbone (strides 4, 8, 16, 32).
+
+    Args:
+        arch: ``'s'``, ``'m'``, ``'b'`` or a dict with ``embed_dims``, ``depths``
+            and ``num_heads``.
+        alpha: Share of Lo-Fi heads in HiLo attention.
+        local_ws: HiLo window size per stage; 0 makes a conv-FFN stage.
+            ``(0, 0, 4, 1)`` is the faster variant.
+        mlp_ratio: FFN expansion.
+        in_channels: Input image channels.
+        out_indices: Stages whose outputs are returned.
+        frozen_stages: See :class:`PyramidBackbone`.
+        norm_eval: Keep the BatchNorm layers of token merging in eval mode
+            while training.
+        first_out_norm: Add a LayerNorm to the stage-1 output too (upstream's
+            mmseg port has one, its mmdet port does not). Stages 2-4 outputs
+            always get one.
+        drop_path_rate: Stochastic depth, increasing linearly over the blocks.
+        with_cp: Activation checkpointing per block.
+        init_cfg: Initialisation; ``dict(type='Pretrained', checkpoint=...)``
+            loads the upstream ImageNet release (``litv2_s.pth``, ...).
+    """
+
+    arch_keys = ('embed_dims', 'depths', 'num_heads')
+
+    def __init__(
+        self,
+        arch: str | dict = 's',
+        alpha: float = 0.9,
+        local_ws: Sequence[int] = (0, 0, 2, 1),
+        mlp_ratio: float = 4.0,
+        in_channels: int = 3,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        first_out_norm: bool = False,
+        drop_path_rate: float = 0.2,
+        with_cp: bool = False,
+        init_cfg: dict | list | None = None,
+    ) -> None:
+        super().__init__(arch, out_indices, frozen_stages, init_cfg)
+        settings = self.arch_settings
+        embed_dims, depths, num_heads = settings['embed_dims'], settings['depths'], settings['num_heads']
+        if len(depths) != self.num_stages or len(num_heads) != self.num_stages:
+            raise ValueError(f'LITv2: depths and num_heads need {self.num_stages} entries, got {settings}')
+        if len(local_ws) != self.num_stages or any(ws < 0 for ws in local_ws):
+            raise ValueError(f'LITv2: local_ws needs {self.num_stages} entries >= 0, got {local_ws}')
+        self.local_ws = tuple(local_ws)
+        self.norm_eval = norm_eval
+        self.dims = [embed_dims * 2**i for i in range(self.num_stages)]
+
+        self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size=4)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i in range(self.num_stages):
+            start = sum(depths[:i])
+            self.stages.append(
+                LITv2Stage(
+                    in_dims=self.dims[max(i - 1, 0)],
+                    dims=self.dims[i],
+                    depth=depths[i],
+                    num_heads=num_heads[i],
+                    local_ws=local_ws[i],
+                    alpha=alpha,
+                    mlp_ratio=mlp_ratio,
+                    drop_paths=dpr[start : start + depths[i]],
+                    downsample=i > 0,
+                    with_cp=with_cp,
+                )
+            )
+        for i in self.out_indices:
+            if i > 0 or first_out_norm:
+                self.add_module(f'norm{i}', nn.LayerNorm(self.dims[i]))
+        self._freeze_stages()
+
+    @property
+    def stage_channels(self) -> list[int]:
+        """Channels of the four stage outputs."""
+        return list(self.dims)
+
+    def stage_modules(self, index: int) -> list[nn.Module]:
+        """The stem for -1; stage ``index`` and its output norm otherwise."""
+        if index < 0:
+            return [self.patch_embed]
+        norm = getattr(self, f'norm{index}', None)
+        return [self.stages[index]] + ([norm] if norm is not None else [])
+
+    def train(self, mode: bool = True) -> LITv2:
+        """Set the mode; frozen stages and (with ``norm_eval``) BatchNorms stay in eval."""
+        super().train(mode)
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def reset_parameters(self) -> None:
+        """Upstream initialisation: truncated-normal linears, unit LayerNorms."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, ConvFFN):
+                module.reset_parameters()
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
+        H, W = x.shape[-2:]
+        if -(-H // 4) < 8 or -(-W // 4) < 8:
+            raise ValueError(
+                f'LITv2 needs inputs of at least 29x29 pixels so that its stride-32 stage keeps '
+                f'a token; got {H}x{W}'
+            )
+        x = self.patch_embed(x)  # B, H/4, W/4, C
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)  # B, H_i, W_i, C_i
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}', None)
+                out = norm(x) if norm is not None else x
+                outs.append(out.permute(0, 3, 1, 2).contiguous())
+        return tuple(outs)
+
+    def is_new_key(self, key: str) -> bool:
+        """Output norms exist only in the dense model."""
+        return re.fullmatch(r'norm\d\.(weight|bias)', key) is not None
+
+    def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Map upstream LITv2 keys (classification or dense release) to this model."""
+        return convert_litv2_checkpoint(state_dict, self.local_ws)
+
+
+# --------------------------------------------------------------------------- converter
+def convert_litv2_checkpoint(state_dict: dict[str, Tensor], local_ws: Sequence[int]) -> dict[str, Tensor]:
+    """Rename upstream LITv2 keys to vitdense keys.
+
+    Upstream keeps token merging at the end of stage ``i`` (``layers.i.downsample``)
+    where vitdense starts stage ``i + 1`` with it; its conv-FFN blocks call their
+    norm ``norm2``, its FFN ``mlp`` with a nested ``dwconv.dwconv``. Keys already
+    in vitdense layout, and keys this function does not know, pass unchanged.
+
+    Args:
+        state_dict: Upstream tensors, classification-only keys already removed.
+        local_ws: The model's ``local_ws`` (0 marks conv-FFN stages).
+
+    Returns:
+        The renamed state dict.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        new = key
+        m = re.match(r'layers\.(\d+)\.(.*)', key)
+        if m:
+            stage, rest = int(m.group(1)), m.group(2)
+            if rest.startswith('downsample.'):
+                rest = rest.replace('downsample.dconv.', 'downsample.conv.')
+                rest = rest.replace('downsample.norm_layer.', 'downsample.norm.')
+                stage += 1
+            else:
+                rest = re.sub(r'\.mlp\.dwconv\.dwconv\.', '.ffn.dwconv.', rest)
+                rest = rest.replace('.mlp.', '.ffn.')
+                if stage < len(local_ws) and local_ws[stage] == 0:
+                    rest = re.sub(r'^(blocks\.\d+)\.norm2\.', r'\1.norm.', rest)
+            new = f'stages.{stage}.{rest}'
+        converted[new] = value
+    return converted
+
+
+# --------------------------------------------------------------------------- sizes
+LITv2.arch_zoo = {
+    's': dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+    'm': dict(embed_dims=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
+    'b': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
+}

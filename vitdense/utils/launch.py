@@ -1,0 +1,103 @@
+"""Shared logic of ``tools/train.py`` and ``tools/test.py``.
+
+One pair of tools serves detection and segmentation: the config's
+``default_scope`` (``mmdet`` or ``mmseg``) decides which task library runs.
+"""
+
+from __future__ import annotations
+
+import os.path as osp
+from collections.abc import Iterator
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+SYNTHETIC_HINT = {
+    'CocoDataset': 'python tools/misc/make_synthetic_data.py coco {root}',
+    'ADE20KDataset': 'python tools/misc/make_synthetic_data.py ade20k {root}',
+}
+
+
+def load_config(path: str) -> Config:
+    """Read a config file; ``mmdet::path`` / ``mmseg::path`` name a package's own config."""
+    if '::' in path:
+        from mmengine.config.utils import _get_cfg_metainfo, _get_package_and_cfg_path  # noqa: F401
+        from mmengine.utils import get_installed_path
+
+        package, cfg_path = _get_package_and_cfg_path(path)
+        path = osp.join(get_installed_path(package), '.mim', 'configs', cfg_path)
+    return Config.fromfile(path)
+
+
+def task_scope(cfg: Config) -> str:
+    """The task library of a config: ``'mmdet'`` or ``'mmseg'``."""
+    scope = cfg.get('default_scope')
+    if scope not in ('mmdet', 'mmseg'):
+        raise ValueError(f"config default_scope must be 'mmdet' or 'mmseg', got {scope!r}")
+    return scope
+
+
+def _datasets(cfg: ConfigDict) -> Iterator[ConfigDict]:
+    """The leaf dataset configs under a dataset config (unwrapping Repeat/Concat)."""
+    if 'dataset' in cfg:
+        yield from _datasets(cfg.dataset)
+    elif 'datasets' in cfg:
+        for sub in cfg.datasets:
+            yield from _datasets(sub)
+    else:
+        yield cfg
+
+
+def check_datasets(cfg: Config, loaders: tuple[str, ...]) -> None:
+    """Fail early, naming the path, when a data set of the given loaders is missing.
+
+    Args:
+        cfg: The full config.
+        loaders: Names such as ``('train_dataloader', 'val_dataloader')``.
+
+    Raises:
+        FileNotFoundError: Naming the missing path and the command that writes
+            a synthetic set in its place.
+    """
+    for loader in loaders:
+        if not cfg.get(loader):
+            continue
+        for dataset in _datasets(cfg[loader].dataset):
+            root = dataset.get('data_root') or ''
+            paths = []
+            if dataset.get('ann_file'):
+                paths.append(osp.join(root, dataset.ann_file))
+            for prefix in (dataset.get('data_prefix') or {}).values():
+                paths.append(osp.join(root, prefix))
+            for path in paths:
+                if not osp.exists(path):
+                    hint = SYNTHETIC_HINT.get(dataset.get('type'), '')
+                    hint = f'\nTo try the pipeline on synthetic data: {hint.format(root=root)}' if hint else ''
+                    raise FileNotFoundError(
+                        f'{loader}: data set path {path!r} does not exist '
+                        f'(data_root={root!r}). Prepare the data set there or point the config at it '
+                        f'with --cfg-options {loader}.dataset.data_root=...{hint}'
+                    )
+
+
+def apply_amp(cfg: Config, amp: bool) -> None:
+    """Turn on AMP with ``--amp``; fall back to fp32 (with a warning) without a GPU.
+
+    mmengine's ``AmpOptimWrapper`` refuses to run on CPU; the configs ask for
+    AMP because the published protocols train with it.
+    """
+    wrapper = cfg.optim_wrapper
+    if amp and wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    if wrapper.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        print_log('no CUDA device: AmpOptimWrapper replaced by OptimWrapper (fp32)', 'current', 30)
+        wrapper.type = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype', 'use_fsdp'):
+            wrapper.pop(key, None)
+
+
+def default_work_dir(config: str) -> str:
+    """``./work_dirs/<config name>``, as mmdet and mmseg do."""
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])

@@ -1,0 +1,3 @@
+"""Version of vitdense."""
+
+__version__ = '0.1.0'
