@@ -19,7 +19,9 @@ def registered_backbones() -> list[type[PyramidBackbone]]:
     classes = {
         cls
         for cls in MODELS.module_dict.values()
-        if isinstance(cls, type) and issubclass(cls, PyramidBackbone) and cls.__module__.startswith('vitdense.')
+        if isinstance(cls, type)
+        and issubclass(cls, PyramidBackbone)
+        and cls.__module__.startswith('vitdense.')
     }
     return sorted(classes, key=lambda c: c.__name__)
 

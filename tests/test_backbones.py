@@ -88,7 +88,7 @@ def test_with_cp_matches(cls) -> None:
     outs = [m(x) for m in (plain, ckpt)]
     for a, b in zip(*outs, strict=True):
         torch.testing.assert_close(a, b)
-    for model, out in zip((plain, ckpt), outs, strict=True):
+    for out in outs:
         sum(o.pow(2).mean() for o in out).backward()
     for (name, p), q in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, msg=name)

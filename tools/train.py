@@ -17,7 +17,14 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import vitdense  # noqa: F401  (registers the backbones and the checkpoint loaders)
-from vitdense.utils.launch import apply_amp, check_datasets, default_work_dir, load_config, task_scope
+from vitdense.utils.launch import (
+    apply_amp,
+    check_datasets,
+    default_work_dir,
+    load_config,
+    redirect_data_root,
+    task_scope,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,6 +45,7 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from this checkpoint, or from the latest one in the work dir if no path is given',
     )
+    parser.add_argument('--data-root', help='use the data set in this folder (e.g. a synthetic one)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys: a.b=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -51,6 +59,8 @@ def main() -> None:
     args = parse_args()
     cfg = load_config(args.config)
     cfg.launcher = args.launcher
+    if args.data_root:
+        redirect_data_root(cfg, args.data_root)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     task_scope(cfg)

@@ -16,7 +16,9 @@ from vitdense.datasets import ade20k_exists, coco_exists, make_ade20k, make_coco
 
 def main() -> None:
     """Parse the arguments and write the data set."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('layout', choices=['coco', 'ade20k'])
     parser.add_argument('root', help='destination folder (data_root of the configs)')
     parser.add_argument('--num-train', type=int, default=64)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.hub import get_config
 from mmengine.logging import print_log
 
 SYNTHETIC_HINT = {
@@ -22,11 +23,7 @@ SYNTHETIC_HINT = {
 def load_config(path: str) -> Config:
     """Read a config file; ``mmdet::path`` / ``mmseg::path`` name a package's own config."""
     if '::' in path:
-        from mmengine.config.utils import _get_cfg_metainfo, _get_package_and_cfg_path  # noqa: F401
-        from mmengine.utils import get_installed_path
-
-        package, cfg_path = _get_package_and_cfg_path(path)
-        path = osp.join(get_installed_path(package), '.mim', 'configs', cfg_path)
+        return get_config(path)
     return Config.fromfile(path)
 
 
@@ -73,12 +70,34 @@ def check_datasets(cfg: Config, loaders: tuple[str, ...]) -> None:
             for path in paths:
                 if not osp.exists(path):
                     hint = SYNTHETIC_HINT.get(dataset.get('type'), '')
-                    hint = f'\nTo try the pipeline on synthetic data: {hint.format(root=root)}' if hint else ''
+                    hint = (
+                        f'\nTo try the pipeline on synthetic data: {hint.format(root=root)}' if hint else ''
+                    )
                     raise FileNotFoundError(
                         f'{loader}: data set path {path!r} does not exist '
                         f'(data_root={root!r}). Prepare the data set there or point the config at it '
                         f'with --cfg-options {loader}.dataset.data_root=...{hint}'
                     )
+
+
+def redirect_data_root(cfg: Config, root: str) -> None:
+    """Point every data loader and evaluator of ``cfg`` at the data set in ``root``.
+
+    Evaluator ``ann_file`` paths under the old ``data_root`` move with it (mmdet's
+    COCO configs compute them from ``data_root`` when they are parsed).
+    """
+    root = root if root.endswith('/') else root + '/'
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if not cfg.get(loader):
+            continue
+        for dataset in _datasets(cfg[loader].dataset):
+            old = dataset.get('data_root')
+            dataset.data_root = root
+            for evaluator in (cfg.get('val_evaluator'), cfg.get('test_evaluator')):
+                for item in evaluator if isinstance(evaluator, list) else [evaluator]:
+                    ann_file = item.get('ann_file') if item else None
+                    if old and ann_file and ann_file.startswith(old):
+                        item.ann_file = osp.join(root, ann_file[len(old) :].lstrip('/'))
 
 
 def apply_amp(cfg: Config, amp: bool) -> None:

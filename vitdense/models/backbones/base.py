@@ -41,9 +41,7 @@ def extract_state_dict(checkpoint: Any, prefer_ema: bool = False) -> dict[str, T
         CheckpointMismatchError: If no state dict can be found.
     """
     if not isinstance(checkpoint, dict):
-        raise CheckpointMismatchError(
-            f'expected a dict-like checkpoint, got {type(checkpoint).__name__}'
-        )
+        raise CheckpointMismatchError(f'expected a dict-like checkpoint, got {type(checkpoint).__name__}')
     wrappers = ['state_dict_ema', 'model_ema', 'state_dict', 'model']
     if not prefer_ema:
         wrappers = wrappers[2:] + wrappers[:2]

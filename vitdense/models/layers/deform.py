@@ -36,9 +36,7 @@ class DeformConv2dPack(nn.Module):
         self.padding = padding
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels))
-        self.conv_offset = nn.Conv2d(
-            in_channels, 2 * kernel_size * kernel_size, kernel_size, stride, padding
-        )
+        self.conv_offset = nn.Conv2d(in_channels, 2 * kernel_size * kernel_size, kernel_size, stride, padding)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -52,9 +50,7 @@ class DeformConv2dPack(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Convolve ``x`` (B, C, H, W) at learned sampling locations."""
         offset = self.conv_offset(x)  # B, 2*k*k, H', W'
-        return deform_conv2d(
-            x, offset, self.weight, self.bias, stride=self.stride, padding=self.padding
-        )
+        return deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
 
 class DeformableTokenMerging(nn.Module):
