@@ -37,13 +37,16 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Mask R-CNN LITv2-S trained and evaluated on a synthetic COCO-layout set.
+# Mask R-CNN LITv2-S trained from scratch and evaluated on a synthetic COCO-layout set.
+DEMO_DATA := data/synthetic_coco
+DEMO_CONFIG := configs/demo/mask_rcnn_litv2_s_synthetic.py
+DEMO_WORK := work_dirs/demo
 demo: $(STAMP)
-	$(PY) tools/misc/make_synthetic_data.py coco data/synthetic_coco --num-train 96 --num-val 24 --size 256 --skip-existing
-	$(PY) tools/train.py configs/demo/mask_rcnn_litv2_s_synthetic.py --work-dir work_dirs/demo
-	$(PY) tools/test.py configs/demo/mask_rcnn_litv2_s_synthetic.py work_dirs/demo/epoch_$(shell $(PY) -c "print(12)").pth \
-	  --work-dir work_dirs/demo --show-dir work_dirs/demo/predictions
-	@echo "predictions: work_dirs/demo/predictions"
+	$(PY) tools/misc/make_synthetic_data.py coco $(DEMO_DATA) --num-train 64 --num-val 16 --size 256 --skip-existing
+	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK)
+	$(PY) tools/test.py $(DEMO_CONFIG) $$(cat $(DEMO_WORK)/last_checkpoint) --work-dir $(DEMO_WORK) \
+	  --show-dir $(DEMO_WORK)/predictions
+	$(PY) tools/misc/contact_sheet.py $(DEMO_WORK)/predictions $(DEMO_WORK)/predictions.png
 
 lint:
 	$(VENV)/bin/ruff format --check .

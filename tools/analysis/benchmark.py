@@ -1,0 +1,136 @@
+"""Inference (or training) throughput and peak memory of a config's model or a backbone.
+
+A config is timed end to end in ``predict`` mode (post-processing included, data
+loading excluded) on random images of ``--shape``, padded like its data
+preprocessor pads. A backbone (``--backbone LITv2 --arch s``) is timed alone,
+forward only or, with ``--train``, forward + backward + optimizer step.
+Timings use CUDA events after warm-up; run several configs in one call to
+compare them in the same process.
+
+Examples:
+    python tools/analysis/benchmark.py configs/mask_rcnn/litv2_s_fpn_1x_coco.py \
+        mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py --shape 800 1333
+    python tools/analysis/benchmark.py --backbone LITv2 --arch s --shape 224 224 --batch-size 256 --dtype bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from functools import partial
+
+import torch
+from mmengine.registry import MODELS
+
+from vitdense.utils.analysis import build_model, dummy_batch
+
+DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+
+
+def timed(step: Callable[[], object], iters: int, warmup: int, device: str) -> float:
+    """Seconds per call of ``step`` after ``warmup`` calls (peak memory counts from there)."""
+    for _ in range(warmup):
+        step()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            step()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1000 / iters
+    begin = time.perf_counter()
+    for _ in range(iters):
+        step()
+    return (time.perf_counter() - begin) / iters
+
+
+def benchmark(name: str, step: Callable[[], object], args: argparse.Namespace, device: str) -> dict:
+    """Time ``step`` and report img/s, s/iter and peak memory."""
+    autocast = (
+        torch.autocast(device_type=device, dtype=DTYPES[args.dtype]) if DTYPES[args.dtype] else nullcontext()
+    )
+    if device == 'cuda':
+        torch.cuda.empty_cache()
+    with autocast:
+        seconds = timed(step, args.iters, args.warmup, device)
+    result = dict(
+        name=name,
+        mode='train' if args.train else 'inference',
+        dtype=args.dtype,
+        shape=list(args.shape),
+        batch_size=args.batch_size,
+        s_per_iter=round(seconds, 5),
+        img_per_s=round(args.batch_size / seconds, 2),
+        peak_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == 'cuda' else None,
+        device=torch.cuda.get_device_name() if device == 'cuda' else 'cpu',
+    )
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def backbone_step(model: torch.nn.Module, x: torch.Tensor, train: bool, dtype: str) -> Callable[[], object]:
+    """Forward only, or forward + backward + AdamW step (with loss scaling for fp16)."""
+    if not train:
+        model.eval()
+        return lambda: torch.no_grad()(model)(x)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(x.device.type, enabled=dtype == 'fp16')
+
+    def step() -> None:
+        loss = sum(o.float().pow(2).mean() for o in model(x))
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def main() -> None:
+    """Parse the arguments and benchmark each config or the backbone."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('config', nargs='*', help='config file(s) (or mmdet::/mmseg:: package configs)')
+    parser.add_argument('--backbone', help='time a registered backbone instead, e.g. LITv2')
+    parser.add_argument('--arch', default='s', help='backbone size with --backbone')
+    parser.add_argument('--shape', type=int, nargs=2, default=(800, 1333), metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--dtype', choices=sorted(DTYPES), default='fp32', help='autocast dtype (fp32: none)')
+    parser.add_argument('--train', action='store_true', help='backbone only: forward + backward + AdamW step')
+    parser.add_argument('--iters', type=int, default=50)
+    parser.add_argument('--warmup', type=int, default=10)
+    parser.add_argument('--json', help='append the results to this JSON-lines file')
+    args = parser.parse_args()
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    torch.backends.cudnn.benchmark = True
+    results = []
+
+    if args.backbone:
+        model = MODELS.build(dict(type=args.backbone, arch=args.arch)).to(device)
+        x = torch.randn(args.batch_size, 3, *args.shape, device=device)
+        step = backbone_step(model, x, args.train, args.dtype)
+        results.append(benchmark(f'{args.backbone}-{args.arch}', step, args, device))
+    elif args.train:
+        parser.error('--train times a backbone; time detector training with tools/train.py logs')
+    for config in args.config:
+        cfg, model = build_model(config)
+        model = model.to(device).eval()
+        inputs, samples = dummy_batch(cfg, args.shape, args.batch_size, device)
+        step = partial(torch.no_grad()(model), inputs, samples, mode='predict')
+        results.append(benchmark(config, step, args, device))
+    if args.json:
+        with open(args.json, 'a') as f:
+            for result in results:
+                f.write(json.dumps(result) + '\n')
+
+
+if __name__ == '__main__':
+    main()

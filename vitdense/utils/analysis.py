@@ -1,0 +1,127 @@
+"""Model building, dummy inputs and FLOP counting for the analysis tools.
+
+FLOPs follow the convention of the published figures (fvcore / mmcv): one
+multiply-add counts as one FLOP. They are counted with
+``torch.utils.flop_counter`` on the operators that matter (matmul, conv,
+attention, deformable conv); normalisation, activations, RoIAlign and NMS are
+not counted, as in those tools. A two-stage detector is counted like mmdet's
+``get_flops`` always did (``forward_dummy``): backbone, neck and RPN head, then
+the box head on 1000 proposals and the mask head on 100 of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, sdpa_flop_count
+
+import vitdense  # noqa: F401  (registers the backbones)
+
+from .launch import load_config, task_scope
+
+
+def _deform_conv_flops(x_shape, weight_shape, *args: Any, out_shape=None, **kwargs: Any) -> int:
+    """FLOPs of ``torchvision.ops.deform_conv2d``: those of the convolution it generalises."""
+    return conv_flop_count(list(x_shape), list(weight_shape), list(out_shape), transposed=False)
+
+
+def _sdpa_cpu_flops(q_shape, k_shape, v_shape, *args: Any, **kwargs: Any) -> int:
+    return sdpa_flop_count(q_shape, k_shape, v_shape)
+
+
+def _extra_flop_formulas() -> dict:
+    formulas = {torch.ops.torchvision.deform_conv2d: _deform_conv_flops}
+    cpu_sdpa = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu', None)
+    if cpu_sdpa is not None:
+        formulas[cpu_sdpa] = _sdpa_cpu_flops
+    return formulas
+
+
+def count_macs(fn: Callable[[], Any]) -> int:
+    """Multiply-adds executed by ``fn()`` (FlopCounterMode counts 2 FLOPs each)."""
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas()) as counter:
+        fn()
+    return counter.get_total_flops() // 2
+
+
+def build_model(config: str | Config, cfg_options: dict | None = None) -> tuple[Config, nn.Module]:
+    """Build the model of a config (random weights, no checkpoint download)."""
+    cfg = load_config(config) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = task_scope(cfg)
+    init_default_scope(scope)
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    cfg.model.backbone.pop('init_cfg', None)
+    if cfg.model.get('pretrained'):
+        cfg.model.pretrained = None
+    return cfg, MODELS.build(cfg.model)
+
+
+def padded_shape(cfg: Config, shape: Sequence[int]) -> tuple[int, int]:
+    """The input shape after the data preprocessor's padding to its size divisor."""
+    divisor = cfg.model.get('data_preprocessor', {}).get('pad_size_divisor', 1) or 1
+    return tuple(-(-s // divisor) * divisor for s in shape)
+
+
+def dummy_batch(
+    cfg: Config, shape: Sequence[int], batch_size: int = 1, device: str = 'cpu'
+) -> tuple[Tensor, list]:
+    """Random normalised images of ``shape`` (H, W) and matching data samples."""
+    h, w = padded_shape(cfg, shape)
+    inputs = torch.randn(batch_size, 3, h, w, device=device)
+    if task_scope(cfg) == 'mmdet':
+        from mmdet.structures import DetDataSample
+
+        meta = dict(
+            img_shape=tuple(shape),
+            ori_shape=tuple(shape),
+            pad_shape=(h, w),
+            batch_input_shape=(h, w),
+            scale_factor=(1.0, 1.0),
+        )
+        samples = [DetDataSample(metainfo=meta) for _ in range(batch_size)]
+    else:
+        from mmseg.structures import SegDataSample
+
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w), padding_size=[0, 0, 0, 0])
+        samples = [SegDataSample(metainfo=meta) for _ in range(batch_size)]
+    return inputs, samples
+
+
+def complexity_forward(model: nn.Module, inputs: Tensor, samples: list) -> Callable[[], Any]:
+    """The forward that FLOPs are counted on (see the module docstring)."""
+    from mmdet.models.detectors import TwoStageDetector
+    from mmengine.structures import InstanceData
+
+    if isinstance(model, TwoStageDetector):
+
+        def forward() -> Any:
+            feats = model.extract_feat(inputs)
+            model.rpn_head(feats)
+            h, w = inputs.shape[-2:]
+            xy = torch.rand(1000, 2, device=inputs.device) * torch.tensor(
+                [w * 0.8, h * 0.8], device=inputs.device
+            )
+            wh = (
+                torch.rand(1000, 2, device=inputs.device) * 0.2 * torch.tensor([w, h], device=inputs.device)
+                + 8
+            )
+            proposals = InstanceData(bboxes=torch.cat([xy, xy + wh], dim=1))
+            return model.roi_head.forward(feats, [proposals] * inputs.shape[0], samples)
+
+        return forward
+    return lambda: model(inputs, samples, mode='tensor')
+
+
+def params_in_millions(module: nn.Module) -> float:
+    """Parameter count in millions."""
+    return sum(p.numel() for p in module.parameters()) / 1e6
