@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
@@ -75,6 +76,7 @@ class PyramidBackbone(BaseModule):
         out_indices: Stages (0-based) whose outputs are returned.
         frozen_stages: Stages to freeze: -1 none, 0 the stem, ``k`` the stem
             and the first ``k`` stages (parameters fixed, modules in eval mode).
+        norm_eval: Keep every BatchNorm in eval mode while training.
         init_cfg: mmengine initialisation config; ``type='Pretrained'`` loads
             an upstream checkpoint through ``convert_checkpoint``.
     """
@@ -90,9 +92,11 @@ class PyramidBackbone(BaseModule):
         arch: str | dict,
         out_indices: Sequence[int] = (0, 1, 2, 3),
         frozen_stages: int = -1,
+        norm_eval: bool = False,
         init_cfg: dict | list | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.norm_eval = norm_eval
         self.arch_settings = self.parse_arch(arch)
         self.out_indices = self._check_out_indices(out_indices)
         if not -1 <= frozen_stages <= self.num_stages:
@@ -170,15 +174,44 @@ class PyramidBackbone(BaseModule):
                     param.requires_grad = False
 
     def train(self, mode: bool = True) -> PyramidBackbone:
-        """Set train/eval mode, keeping frozen stages in eval mode."""
+        """Set train/eval mode; frozen stages (and, with ``norm_eval``, BatchNorms) stay in eval."""
         super().train(mode)
         self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
+
+    # ---------------------------------------------------------- output norms
+    def add_out_norms(self, stages: Sequence[int], eps: float = 1e-5) -> None:
+        """Add a LayerNorm ``norm{i}`` on the output of each stage ``i`` returned in ``stages``."""
+        for i in stages:
+            if i in self.out_indices:
+                self.add_module(f'norm{i}', nn.LayerNorm(self.stage_channels[i], eps=eps))
+
+    def output(self, index: int, x: Tensor) -> Tensor:
+        """Stage ``index``'s channels-last map (B, H, W, C) as an NCHW output, normalised if it has a norm."""
+        norm = getattr(self, f'norm{index}', None)
+        if norm is not None:
+            x = norm(x)
+        return x.permute(0, 3, 1, 2).contiguous()
 
     # --------------------------------------------------------------- weights
     def reset_parameters(self) -> None:
-        """Initialise the weights the way upstream does before pre-training."""
-        raise NotImplementedError
+        """Initialise the weights the way upstream does before pre-training.
+
+        The default is the ViT scheme: truncated-normal (std 0.02) linears with
+        zero bias, unit LayerNorms; subclasses add what differs.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map an upstream state dict to this model's keys.

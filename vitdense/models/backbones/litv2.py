@@ -21,7 +21,6 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
@@ -259,7 +258,7 @@ class LITv2(PyramidBackbone):
         with_cp: bool = False,
         init_cfg: dict | list | None = None,
     ) -> None:
-        super().__init__(arch, out_indices, frozen_stages, init_cfg)
+        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
         settings = self.arch_settings
         embed_dims, depths, num_heads = settings['embed_dims'], settings['depths'], settings['num_heads']
         if len(depths) != self.num_stages or len(num_heads) != self.num_stages:
@@ -267,7 +266,6 @@ class LITv2(PyramidBackbone):
         if len(local_ws) != self.num_stages or any(ws < 0 for ws in local_ws):
             raise ValueError(f'LITv2: local_ws needs {self.num_stages} entries >= 0, got {local_ws}')
         self.local_ws = tuple(local_ws)
-        self.norm_eval = norm_eval
         self.dims = [embed_dims * 2**i for i in range(self.num_stages)]
 
         self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size=4)
@@ -289,9 +287,7 @@ class LITv2(PyramidBackbone):
                     with_cp=with_cp,
                 )
             )
-        for i in self.out_indices:
-            if i > 0 or first_out_norm:
-                self.add_module(f'norm{i}', nn.LayerNorm(self.dims[i]))
+        self.add_out_norms(range(0 if first_out_norm else 1, self.num_stages))
         self._freeze_stages()
 
     @property
@@ -306,26 +302,11 @@ class LITv2(PyramidBackbone):
         norm = getattr(self, f'norm{index}', None)
         return [self.stages[index]] + ([norm] if norm is not None else [])
 
-    def train(self, mode: bool = True) -> LITv2:
-        """Set the mode; frozen stages and (with ``norm_eval``) BatchNorms stay in eval."""
-        super().train(mode)
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
-
     def reset_parameters(self) -> None:
-        """Upstream initialisation: truncated-normal linears, unit LayerNorms."""
+        """Upstream initialisation: the ViT scheme, He-normal depth-wise convolutions."""
+        super().reset_parameters()
         for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, ConvFFN):
+            if isinstance(module, ConvFFN):
                 module.reset_parameters()
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
@@ -341,9 +322,7 @@ class LITv2(PyramidBackbone):
         for i, stage in enumerate(self.stages):
             x = stage(x)  # B, H_i, W_i, C_i
             if i in self.out_indices:
-                norm = getattr(self, f'norm{i}', None)
-                out = norm(x) if norm is not None else x
-                outs.append(out.permute(0, 3, 1, 2).contiguous())
+                outs.append(self.output(i, x))
         return tuple(outs)
 
     def is_new_key(self, key: str) -> bool:

@@ -1,7 +1,19 @@
 """Building blocks shared by several vitdense backbones."""
 
+from .attention import GlobalAttention
 from .deform import DeformableTokenMerging, DeformConv2dPack
-from .ffn import ConvFFN
+from .ffn import ConvFFN, Mlp
 from .patch_embed import PatchEmbed
+from .pos_embed import relative_position_index, resize_pos_embed, resize_rel_pos_table
 
-__all__ = ['ConvFFN', 'DeformConv2dPack', 'DeformableTokenMerging', 'PatchEmbed']
+__all__ = [
+    'ConvFFN',
+    'DeformConv2dPack',
+    'DeformableTokenMerging',
+    'GlobalAttention',
+    'Mlp',
+    'PatchEmbed',
+    'relative_position_index',
+    'resize_pos_embed',
+    'resize_rel_pos_table',
+]

@@ -1,0 +1,36 @@
+"""Global multi-head self-attention on ``F.scaled_dot_product_attention``."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class GlobalAttention(nn.Module):
+    """Multi-head self-attention over all tokens of a (B, N, C) sequence.
+
+    The projection is one fused ``qkv`` linear whose output channels are ordered
+    ``[q, k, v]`` x heads x head channels (timm / DeiT layout).
+
+    Args:
+        dims: Channels of the tokens.
+        num_heads: Attention heads.
+        qkv_bias: Whether the ``qkv`` projection has a bias.
+    """
+
+    def __init__(self, dims: int, num_heads: int, qkv_bias: bool = True) -> None:
+        super().__init__()
+        if dims % num_heads:
+            raise ValueError(f'attention: dims {dims} must be divisible by num_heads {num_heads}')
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dims, 3 * dims, bias=qkv_bias)
+        self.proj = nn.Linear(dims, dims)
+
+    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        """Attend over ``x`` (B, N, C), adding ``bias`` (heads, N, N) to the logits if given."""
+        B, N, C = x.shape
+        qkv = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        if bias is not None:
+            bias = bias.to(qkv.dtype).unsqueeze(0)  # 1, heads, N, N
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)  # B, heads, N, d
+        return self.proj(out.transpose(1, 2).reshape(B, N, C))
