@@ -96,6 +96,10 @@ EXPECTED_OPTIM = {
     'sem_fpn/litv2_m_fpn_40k_ade20k.py': (1e-4, 1e-4, 40000),
     'upernet/litv2_s_160k_ade20k.py': (6e-5, 0.01, 160000),
     'upernet/litv2_b_40k_ade20k.py': (6e-5, 0.01, 40000),
+    'mask_rcnn/lit_ti_fpn_1x_coco.py': (2e-4, 1e-4, 12),
+    'retinanet/lit_s_fpn_1x_coco.py': (1e-4, 1e-4, 12),
+    'sem_fpn/lit_ti_fpn_80k_ade20k.py': (1e-4, 1e-4, 80000),
+    'upernet/lit_b_160k_ade20k.py': (6e-5, 0.01, 160000),
 }
 
 

@@ -1,6 +1,7 @@
 """vitdense backbones, registered in mmengine's root ``MODELS`` registry."""
 
 from .base import CheckpointMismatchError, PyramidBackbone
+from .lit import LIT
 from .litv2 import LITv2
 
-__all__ = ['CheckpointMismatchError', 'LITv2', 'PyramidBackbone']
+__all__ = ['CheckpointMismatchError', 'LIT', 'LITv2', 'PyramidBackbone']

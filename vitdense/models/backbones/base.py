@@ -10,6 +10,7 @@ release through the backbone's converter, strictly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -84,8 +85,9 @@ class PyramidBackbone(BaseModule):
     arch_zoo: ClassVar[dict[str, dict[str, Any]]] = {}
     arch_keys: ClassVar[tuple[str, ...]] = ()
     num_stages: ClassVar[int] = 4
-    #: Upstream keys that only the classifier uses; dropped (and logged) on loading.
-    classification_only_prefixes: ClassVar[tuple[str, ...]] = ('head.', 'norm.')
+    #: Regexes of upstream keys the dense model does not use (the classifier,
+    #: derived buffers); such keys are dropped on loading, and logged.
+    dropped_keys: ClassVar[tuple[str, ...]] = (r'head\.', r'norm\.')
 
     def __init__(
         self,
@@ -216,7 +218,7 @@ class PyramidBackbone(BaseModule):
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map an upstream state dict to this model's keys.
 
-        It receives the state dict without ``classification_only_prefixes``;
+        It receives the state dict without the ``dropped_keys``;
         implementations rename keys and resize size-dependent tables to this
         model, and pass keys they do not know through unchanged so that the
         strict check reports them.
@@ -263,7 +265,7 @@ class PyramidBackbone(BaseModule):
             state_dict = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
             if not state_dict:
                 raise CheckpointMismatchError(f'{name}: no key of {source} starts with {prefix!r}')
-        dropped = [k for k in state_dict if k.startswith(self.classification_only_prefixes)]
+        dropped = [k for k in state_dict if any(re.match(p, k) for p in self.dropped_keys)]
         converted = self.convert_checkpoint({k: v for k, v in state_dict.items() if k not in dropped})
         own = self.state_dict()
         missing = [k for k in own if k not in converted and not self.is_new_key(k)]
@@ -290,6 +292,6 @@ class PyramidBackbone(BaseModule):
         logger = MMLogger.get_current_instance()
         logger.info(f'{name}: loaded {len(converted)} tensors from {source}')
         if dropped:
-            logger.info(f'{name}: dropped classification-only keys:\n  {_format_keys(dropped)}')
+            logger.info(f'{name}: dropped keys the dense model does not use:\n  {_format_keys(dropped)}')
         if new:
             logger.info(f'{name}: newly initialised (dense-only layers):\n  {_format_keys(new)}')
