@@ -3,5 +3,6 @@
 from .base import CheckpointMismatchError, PyramidBackbone
 from .lit import LIT
 from .litv2 import LITv2
+from .spectformer import SpectFormer
 
-__all__ = ['CheckpointMismatchError', 'LIT', 'LITv2', 'PyramidBackbone']
+__all__ = ['CheckpointMismatchError', 'LIT', 'LITv2', 'PyramidBackbone', 'SpectFormer']

@@ -1,0 +1,419 @@
+"""Hierarchical SpectFormer: spectral gating then attention, as a dense backbone.
+
+Paper: Badri N. Patro, Vinay P. Namboodiri, Vijay S. Agneeswaran. "SpectFormer:
+Frequency and Attention is what you need in a Vision Transformer." WACV 2025.
+https://arxiv.org/abs/2304.06446
+Upstream: https://github.com/badripatro/SpectFormers
+(``hierarchical_architecture/spectformer.py``, classification only).
+
+Layout: a convolutional stem (7x7/2, two 3x3, 3x3/2, LayerNorm; stride 4), then four
+stages, stages 2-4 starting with a 3x3/2 convolution + LayerNorm. Each block is
+``x + mixer(norm1(x))`` then ``x + ConvFFN(norm2(x))`` where the mixer is spectral gating
+(stages 1-2 by default) or global multi-head attention (stages 3-4). Each stage
+ends with a LayerNorm, whose output is both the stage's feature map and the next
+stage's input (stage 4's norm normalises the class token upstream; here its
+spatial tokens).
+
+Spectral gating multiplies the 2-D real FFT (``norm='ortho'``) of the tokens by a
+learned complex filter and transforms back. It runs in float32 under autocast and
+casts the result back to the input dtype. The filters are stored at their ImageNet
+size (a ``224 / stride`` grid: 56 x 29 bins in stage 1, 28 x 15 in stage 2) and are
+resampled in the frequency domain to each input: the filter is treated as a function
+of normalised frequency (cycles per token), periodic along the full-spectrum axis
+and one-sided along the half-spectrum axis, and sampled bilinearly at the target
+grid's frequencies (``k / H``, ``k / W``). At the ImageNet grid this is the identity,
+so the backbone equals upstream there; at other sizes it keeps the filter's
+frequency response, where upstream cannot run at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.utils.checkpoint as cp
+from mmengine.registry import MODELS
+from timm.layers import DropPath
+from torch import Tensor, nn
+
+from ..layers import ConvFFN, GlobalAttention
+from .base import PyramidBackbone
+
+
+# --------------------------------------------------------------------------- blocks
+def _lerp_axis(x: Tensor, dim: int, positions: Tensor, periodic: bool) -> Tensor:
+    """Linear interpolation of ``x`` along ``dim`` at fractional ``positions``."""
+    size = x.shape[dim]
+    low = positions.floor()
+    frac = (positions - low).to(x.dtype)
+    low = low.long()
+    high = low + 1
+    if periodic:
+        low, high = low % size, high % size
+    else:
+        low, high = low.clamp(max=size - 1), high.clamp(max=size - 1)
+    shape = [1] * x.dim()
+    shape[dim] = -1
+    frac = frac.view(shape)
+    return x.index_select(dim, low) * (1 - frac) + x.index_select(dim, high) * frac
+
+
+def resample_spectral_filter(weight: Tensor, w: int, H: int, W: int) -> Tensor:
+    """Resample a filter stored as (h, w//2+1, C, 2) real/imag to the ``rfft2`` grid of H x W.
+
+    See the module docstring: bins are matched by normalised frequency; the first
+    axis (full spectrum, FFT order) is periodic, the second (non-negative half) is not.
+    A grid with the stored number of bins uses the filter as it is, as upstream does.
+
+    Args:
+        weight: The stored filter; its first axis is ``h``.
+        w: Width of the grid it is stored for.
+        H: Height of the input grid.
+        W: Width of the input grid.
+
+    Returns:
+        The (H, W//2+1, C, 2) filter.
+    """
+    h, bins = weight.shape[:2]
+    if h == H and bins == W // 2 + 1:
+        return weight
+    device = weight.device
+    rows = torch.arange(H, device=device, dtype=torch.float32) * (h / H)
+    cols = torch.arange(W // 2 + 1, device=device, dtype=torch.float32) * (w / W)
+    weight = _lerp_axis(weight, 0, rows, periodic=True)
+    return _lerp_axis(weight, 1, cols, periodic=False)
+
+
+class SpectralGating(nn.Module):
+    """Global filter in the 2-D Fourier domain of channels-last tokens.
+
+    Args:
+        dims: Channels.
+        filter_hw: (h, w) grid the filter is stored for; it holds h x (w//2+1) bins.
+    """
+
+    def __init__(self, dims: int, filter_hw: tuple[int, int]) -> None:
+        super().__init__()
+        h, self.filter_w = filter_hw
+        self.complex_weight = nn.Parameter(torch.randn(h, self.filter_w // 2 + 1, dims, 2) * 0.02)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Filter ``x`` (B, H, W, C); computed in float32, returned in ``x``'s dtype."""
+        _, H, W, _ = x.shape
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            freq = torch.fft.rfft2(x.float(), dim=(1, 2), norm='ortho')  # B, H, W//2+1, C
+            weight = resample_spectral_filter(self.complex_weight.float(), self.filter_w, H, W)
+            weight = torch.view_as_complex(weight.contiguous())
+            out = torch.fft.irfft2(freq * weight, s=(H, W), dim=(1, 2), norm='ortho')
+        return out.to(x.dtype)
+
+
+class SpectFormerBlock(nn.Module):
+    """``x + mixer(norm1(x))``, ``x + ConvFFN(norm2(x))`` with a spectral or attention mixer.
+
+    Args:
+        dims: Channels.
+        num_heads: Heads (attention mixer).
+        mlp_ratio: FFN expansion.
+        spectral: Spectral gating instead of attention.
+        filter_hw: Filter grid (spectral mixer).
+        drop_path: Stochastic depth rate.
+    """
+
+    def __init__(
+        self,
+        dims: int,
+        num_heads: int,
+        mlp_ratio: float,
+        spectral: bool,
+        filter_hw: tuple[int, int],
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.spectral = spectral
+        self.norm1 = nn.LayerNorm(dims, eps=1e-6)
+        self.attn = SpectralGating(dims, filter_hw) if spectral else GlobalAttention(dims, num_heads)
+        self.norm2 = nn.LayerNorm(dims, eps=1e-6)
+        self.ffn = ConvFFN(dims, int(dims * mlp_ratio))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block to ``x`` (B, H, W, C)."""
+        if self.spectral:
+            mixed = self.attn(self.norm1(x))
+        else:
+            B, H, W, C = x.shape
+            mixed = self.attn(self.norm1(x).reshape(B, H * W, C)).view(B, H, W, C)
+        x = x + self.drop_path(mixed)
+        return x + self.drop_path(self.ffn(self.norm2(x)))
+
+
+class ConvStem(nn.Module):
+    """7x7/2 conv, two 3x3 convs (BN, ReLU), a 3x3/2 projection and a LayerNorm (stride 4).
+
+    Args:
+        in_channels: Image channels.
+        hidden_dims: Channels of the three BN-ReLU convolutions.
+        out_dims: Channels of the tokens.
+    """
+
+    def __init__(self, in_channels: int, hidden_dims: int, out_dims: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i, (k, s) in enumerate(((7, 2), (3, 1), (3, 1))):
+            layers += [
+                nn.Conv2d(in_channels if i == 0 else hidden_dims, hidden_dims, k, s, k // 2, bias=False),
+                nn.BatchNorm2d(hidden_dims),
+                nn.ReLU(inplace=True),
+            ]
+        self.conv = nn.Sequential(*layers)
+        self.proj = nn.Conv2d(hidden_dims, out_dims, 3, 2, 1)
+        self.norm = nn.LayerNorm(out_dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Embed ``x`` (B, C, H, W) into (B, ceil(H/4), ceil(W/4), C') tokens."""
+        return self.norm(self.proj(self.conv(x)).permute(0, 2, 3, 1))
+
+
+class ConvDownsample(nn.Module):
+    """3x3/2 convolution + LayerNorm on channels-last tokens (``ceil`` halving).
+
+    Args:
+        in_dims: Input channels.
+        out_dims: Output channels.
+    """
+
+    def __init__(self, in_dims: int, out_dims: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_dims, out_dims, 3, 2, 1)
+        self.norm = nn.LayerNorm(out_dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Downsample ``x`` (B, H, W, C)."""
+        return self.norm(self.proj(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
+
+
+# --------------------------------------------------------------------------- stages
+class SpectFormerStage(nn.Module):
+    """Optional downsampling, blocks, and the stage's closing LayerNorm.
+
+    Args:
+        in_dims: Channels entering the stage.
+        dims: Channels of the stage.
+        num_heads: Heads of attention blocks.
+        mlp_ratio: FFN expansion.
+        spectral: Per block, spectral gating (True) or attention (False).
+        filter_hw: Filter grid of spectral blocks.
+        drop_paths: Stochastic depth per block.
+        downsample: Start with a strided convolution.
+        with_cp: Activation checkpointing per block while training.
+    """
+
+    def __init__(
+        self,
+        in_dims: int,
+        dims: int,
+        num_heads: int,
+        mlp_ratio: float,
+        spectral: Sequence[bool],
+        filter_hw: tuple[int, int],
+        drop_paths: Sequence[float],
+        downsample: bool,
+        with_cp: bool = False,
+    ) -> None:
+        super().__init__()
+        self.with_cp = with_cp
+        self.downsample = ConvDownsample(in_dims, dims) if downsample else None
+        self.blocks = nn.ModuleList(
+            SpectFormerBlock(dims, num_heads, mlp_ratio, s, filter_hw, dp)
+            for s, dp in zip(spectral, drop_paths, strict=True)
+        )
+        self.norm = nn.LayerNorm(dims, eps=1e-6)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run the stage on ``x`` (B, H, W, C)."""
+        if self.downsample is not None:
+            x = self.downsample(x)
+        for block in self.blocks:
+            if self.with_cp and self.training and torch.is_grad_enabled():
+                x = cp.checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return self.norm(x)
+
+
+# --------------------------------------------------------------------------- backbone
+@MODELS.register_module()
+class SpectFormer(PyramidBackbone):
+    """Hierarchical SpectFormer pyramid backbone (strides 4, 8, 16, 32).
+
+    Args:
+        arch: ``'h-s'``, ``'h-b'``, ``'h-l'`` or a dict with ``stem_dims``,
+            ``embed_dims``, ``depths``, ``num_heads`` and ``mlp_ratios``.
+        spectral_stages: How many leading stages use spectral gating (upstream:
+            2; 4 gives an all-spectral, GFNet-like network; 0 all attention).
+        alpha: Instead of ``spectral_stages``, the number of leading blocks
+            (counted over the whole network) that use spectral gating.
+        filter_img_size: The image size the spectral filters are stored for.
+        in_channels: Input image channels.
+        out_indices: Stages whose outputs are returned.
+        frozen_stages: See :class:`PyramidBackbone`.
+        norm_eval: BatchNorms of the stem in eval mode while training.
+        drop_path_rate: Stochastic depth, increasing linearly over the blocks.
+        with_cp: Activation checkpointing per block.
+        init_cfg: ``dict(type='Pretrained', checkpoint=...)`` loads an upstream
+            classification checkpoint (upstream has released none).
+    """
+
+    arch_keys = ('stem_dims', 'embed_dims', 'depths', 'num_heads', 'mlp_ratios')
+    dropped_keys = (r'head\.', r'aux_head\.', r'post_network\.')
+
+    def __init__(
+        self,
+        arch: str | dict = 'h-s',
+        spectral_stages: int = 2,
+        alpha: int | None = None,
+        filter_img_size: int = 224,
+        in_channels: int = 3,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        drop_path_rate: float = 0.1,
+        with_cp: bool = False,
+        init_cfg: dict | list | None = None,
+    ) -> None:
+        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
+        settings = self.arch_settings
+        self.dims = list(settings['embed_dims'])
+        depths = settings['depths']
+        for key in ('embed_dims', 'depths', 'num_heads', 'mlp_ratios'):
+            if len(settings[key]) != self.num_stages:
+                raise ValueError(f'SpectFormer: {key} needs {self.num_stages} entries, got {settings[key]}')
+        if not 0 <= spectral_stages <= self.num_stages:
+            raise ValueError(f'SpectFormer: spectral_stages must be in [0, 4], got {spectral_stages}')
+        if alpha is None:
+            spectral = [i < spectral_stages for i, d in enumerate(depths) for _ in range(d)]
+        elif 0 <= alpha <= sum(depths):
+            spectral = [j < alpha for j in range(sum(depths))]
+        else:
+            raise ValueError(f'SpectFormer: alpha must be in [0, {sum(depths)}], got {alpha}')
+        self.patch_embed = ConvStem(in_channels, settings['stem_dims'], self.dims[0])
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i in range(self.num_stages):
+            start, grid = sum(depths[:i]), filter_img_size // (4 * 2**i)
+            self.stages.append(
+                SpectFormerStage(
+                    in_dims=self.dims[max(i - 1, 0)],
+                    dims=self.dims[i],
+                    num_heads=settings['num_heads'][i],
+                    mlp_ratio=settings['mlp_ratios'][i],
+                    spectral=spectral[start : start + depths[i]],
+                    filter_hw=(grid, grid),
+                    drop_paths=dpr[start : start + depths[i]],
+                    downsample=i > 0,
+                    with_cp=with_cp,
+                )
+            )
+        self._freeze_stages()
+
+    @property
+    def stage_channels(self) -> list[int]:
+        """Channels of the four stage outputs."""
+        return list(self.dims)
+
+    def stage_modules(self, index: int) -> list[nn.Module]:
+        """The stem for -1, stage ``index`` (with its closing norm) otherwise."""
+        return [self.patch_embed] if index < 0 else [self.stages[index]]
+
+    def reset_parameters(self) -> None:
+        """Upstream initialisation: the ViT scheme, He-normal (fan-out) convolutions."""
+        super().reset_parameters()
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+                nn.init.normal_(module.weight, 0.0, (2.0 / fan_out) ** 0.5)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, SpectralGating):
+                nn.init.normal_(module.complex_weight, std=0.02)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
+        x = self.patch_embed(x)  # B, H/4, W/4, C
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)  # B, H_i, W_i, C_i (normalised)
+            if i in self.out_indices:
+                outs.append(self.output(i, x))
+        return tuple(outs)
+
+    def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Map upstream SpectFormer keys to this model (see :func:`convert_spectformer_checkpoint`)."""
+        return convert_spectformer_checkpoint(state_dict)
+
+
+# --------------------------------------------------------------------------- converter
+def convert_spectformer_checkpoint(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename upstream SpectFormer keys to vitdense keys.
+
+    ``patch_embed1`` is the stem, ``patch_embed{2..4}`` the downsampling at the start
+    of stages 2-4, ``block{i}.j`` the blocks, ``norm{i}`` the norm closing stage ``i``.
+    The separate ``attn.q`` and ``attn.kv`` projections become one ``attn.qkv``
+    (rows ``[q; k; v]``); ``mlp.dwconv.dwconv`` becomes ``ffn.dwconv``. Unknown keys
+    pass unchanged so that the strict check reports them.
+
+    Args:
+        state_dict: Upstream tensors, classification-only keys removed.
+
+    Returns:
+        The renamed state dict.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        new = key
+        if key.startswith('patch_embed1.'):
+            new = 'patch_embed.' + key[len('patch_embed1.') :]
+        elif key.startswith(('patch_embed2.', 'patch_embed3.', 'patch_embed4.')):
+            new = f'stages.{int(key[11]) - 1}.downsample.{key[len("patch_embed2.") :]}'
+        elif key[:4] == 'norm' and key[4:5].isdigit():
+            new = f'stages.{int(key[4]) - 1}.norm.{key[len("norm1.") :]}'
+        elif key.startswith('block') and key[5:6].isdigit():
+            rest = (
+                key[len('block1.') :].replace('.mlp.dwconv.dwconv.', '.ffn.dwconv.').replace('.mlp.', '.ffn.')
+            )
+            new = f'stages.{int(key[5]) - 1}.blocks.{rest}'
+        converted[new] = value
+    for key in [k for k in converted if '.attn.q.' in k]:
+        kv = key.replace('.attn.q.', '.attn.kv.')
+        if kv in converted:
+            converted[key.replace('.attn.q.', '.attn.qkv.')] = torch.cat(
+                [converted.pop(key), converted.pop(kv)]
+            )
+    return converted
+
+
+# --------------------------------------------------------------------------- sizes
+SpectFormer.arch_zoo = {
+    'h-s': dict(
+        stem_dims=32,
+        embed_dims=(64, 128, 320, 448),
+        depths=(3, 4, 6, 3),
+        num_heads=(2, 4, 10, 14),
+        mlp_ratios=(8, 8, 4, 4),
+    ),
+    'h-b': dict(
+        stem_dims=64,
+        embed_dims=(64, 128, 320, 512),
+        depths=(3, 4, 12, 3),
+        num_heads=(2, 4, 10, 16),
+        mlp_ratios=(8, 8, 4, 4),
+    ),
+    'h-l': dict(
+        stem_dims=64,
+        embed_dims=(96, 192, 384, 512),
+        depths=(3, 6, 18, 3),
+        num_heads=(3, 6, 12, 16),
+        mlp_ratios=(8, 8, 4, 4),
+    ),
+}
