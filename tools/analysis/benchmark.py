@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import time
 from collections.abc import Callable
@@ -69,6 +70,7 @@ def benchmark(name: str, step: Callable[[], object], args: argparse.Namespace, d
         img_per_s=round(args.batch_size / seconds, 2),
         peak_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == 'cuda' else None,
         device=torch.cuda.get_device_name() if device == 'cuda' else 'cpu',
+        date=datetime.date.today().isoformat(),
     )
     print(json.dumps(result), flush=True)
     return result

@@ -3,6 +3,7 @@
 from .base import CheckpointMismatchError, PyramidBackbone
 from .lit import LIT
 from .litv2 import LITv2
+from .sgformer import SGFormer
 from .spectformer import SpectFormer
 
-__all__ = ['CheckpointMismatchError', 'LIT', 'LITv2', 'PyramidBackbone', 'SpectFormer']
+__all__ = ['CheckpointMismatchError', 'LIT', 'LITv2', 'PyramidBackbone', 'SGFormer', 'SpectFormer']

@@ -235,18 +235,22 @@ class PyramidBackbone(BaseModule):
         if cfg is None or (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
             self.reset_parameters()
             if cfg is not None:
-                self.load_pretrained(cfg['checkpoint'], prefix=cfg.get('prefix'))
+                self.load_pretrained(
+                    cfg['checkpoint'], prefix=cfg.get('prefix'), use_ema=cfg.get('use_ema', False)
+                )
             self._is_init = True
         else:
             super().init_weights()
 
-    def load_pretrained(self, filename: str, prefix: str | None = None) -> None:
+    def load_pretrained(self, filename: str, prefix: str | None = None, use_ema: bool = False) -> None:
         """Load an upstream (or vitdense) checkpoint strictly.
 
         Args:
             filename: Path or URL of the checkpoint.
             prefix: Keep only keys under this prefix (e.g. ``'backbone.'`` to
                 take the backbone out of a detector checkpoint).
+            use_ema: Take the EMA weights (``state_dict_ema``) of a file that
+                holds both (``init_cfg=dict(..., use_ema=True)``).
 
         Raises:
             CheckpointMismatchError: Listing missing, unexpected and
@@ -254,7 +258,9 @@ class PyramidBackbone(BaseModule):
         """
         logger = MMLogger.get_current_instance()
         checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu', logger=logger)
-        self.load_converted(extract_state_dict(checkpoint), prefix=prefix, source=filename)
+        self.load_converted(
+            extract_state_dict(checkpoint, prefer_ema=use_ema), prefix=prefix, source=filename
+        )
 
     def load_converted(
         self, state_dict: dict[str, Tensor], prefix: str | None = None, source: str = 'state dict'

@@ -4,7 +4,7 @@ from .attention import GlobalAttention
 from .deform import DeformableTokenMerging, DeformConv2dPack
 from .ffn import ConvFFN, Mlp
 from .patch_embed import PatchEmbed
-from .pos_embed import relative_position_index, resize_pos_embed, resize_rel_pos_table
+from .pos_embed import relative_position_index, resize_pos_embed, resize_rel_pos_table, sincos_pos_embed_2d
 
 __all__ = [
     'ConvFFN',
@@ -16,4 +16,5 @@ __all__ = [
     'relative_position_index',
     'resize_pos_embed',
     'resize_rel_pos_table',
+    'sincos_pos_embed_2d',
 ]

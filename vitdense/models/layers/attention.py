@@ -26,11 +26,15 @@ class GlobalAttention(nn.Module):
         self.qkv = nn.Linear(dims, 3 * dims, bias=qkv_bias)
         self.proj = nn.Linear(dims, dims)
 
-    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
-        """Attend over ``x`` (B, N, C), adding ``bias`` (heads, N, N) to the logits if given."""
+    def attend(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        """Attention of ``x`` (B, N, C) before the output projection (heads concatenated)."""
         B, N, C = x.shape
         qkv = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         if bias is not None:
             bias = bias.to(qkv.dtype).unsqueeze(0)  # 1, heads, N, N
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)  # B, heads, N, d
-        return self.proj(out.transpose(1, 2).reshape(B, N, C))
+        return out.transpose(1, 2).reshape(B, N, C)
+
+    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        """Attend over ``x`` (B, N, C), adding ``bias`` (heads, N, N) to the logits if given."""
+        return self.proj(self.attend(x, bias))

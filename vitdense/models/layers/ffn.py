@@ -13,10 +13,13 @@ class ConvFFN(nn.Module):
     Args:
         dims: Input and output channels.
         hidden_dims: Channels of the hidden layer.
+        residual: Add the convolution's input back before the GELU
+            (``GELU(h + dwconv(h))``, SG-Former's variant).
     """
 
-    def __init__(self, dims: int, hidden_dims: int) -> None:
+    def __init__(self, dims: int, hidden_dims: int, residual: bool = False) -> None:
         super().__init__()
+        self.residual = residual
         self.fc1 = nn.Linear(dims, hidden_dims)
         self.dwconv = nn.Conv2d(hidden_dims, hidden_dims, 3, padding=1, groups=hidden_dims)
         self.act = nn.GELU()
@@ -33,11 +36,11 @@ class ConvFFN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the FFN to ``x`` (B, H, W, C)."""
-        x = self.fc1(x)  # B, H, W, hidden
+        h = self.fc1(x)  # B, H, W, hidden
         # The NCHW view of a channels-last tensor keeps its memory layout, so the
         # depth-wise convolution runs in channels-last without copies.
-        x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        return self.fc2(self.act(x))
+        x = self.dwconv(h.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return self.fc2(self.act(h + x if self.residual else x))
 
 
 class Mlp(nn.Module):

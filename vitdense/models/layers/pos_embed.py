@@ -59,3 +59,22 @@ def relative_position_index(H: int, W: int, device: torch.device | None = None) 
     ).flatten(1)  # 2, N
     rel = coords[:, :, None] - coords[:, None, :]  # 2, N, N
     return (rel[0] + H - 1) * (2 * W - 1) + rel[1] + W - 1
+
+
+def sincos_pos_embed_2d(dims: int, H: int, W: int) -> Tensor:
+    """The fixed 2-D sine-cosine embedding of MAE / MoCo v3, as (1, H*W, dims).
+
+    The first half of the channels encodes the column, the second the row; each
+    half is ``[sin(p * w), cos(p * w)]`` with ``w = 10000^(-k / (dims/4))``.
+    """
+    if dims % 4:
+        raise ValueError(f'sin-cos embedding needs dims divisible by 4, got {dims}')
+    omega = 1.0 / 10000 ** (torch.arange(dims // 4, dtype=torch.float64) / (dims / 4))
+    rows, cols = torch.meshgrid(
+        torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing='ij'
+    )
+    halves = []
+    for pos in (cols, rows):
+        out = pos.reshape(-1, 1) * omega  # H*W, dims/4
+        halves.append(torch.cat([out.sin(), out.cos()], dim=1))
+    return torch.cat(halves, dim=1).float().unsqueeze(0)

@@ -1,0 +1,2 @@
+_base_ = './sgformer_s_fpn_1x_coco.py'
+model = dict(backbone=dict(arch='m', drop_path_rate=0.2))

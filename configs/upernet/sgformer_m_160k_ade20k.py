@@ -1,0 +1,2 @@
+_base_ = './sgformer_s_160k_ade20k.py'
+model = dict(backbone=dict(arch='m', drop_path_rate=0.2))

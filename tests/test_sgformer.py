@@ -1,0 +1,135 @@
+"""SG-Former: token reallocation at any size, batching, significance, checkpoint conversion."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_lit import read_keys
+
+from vitdense.models.backbones import CheckpointMismatchError, SGFormer
+from vitdense.models.backbones.sgformer import HybridScaleAttention, SelfGuidedAttention, group_merge
+
+
+def test_group_merge_is_upstreams_linear_when_groups_fit() -> None:
+    tokens = torch.randn(2, 196 * 3, 8)
+    linear = torch.nn.Linear(196, 1)
+    expected = linear(tokens.permute(0, 2, 1).reshape(2, 8, 3, 196)).squeeze(-1).permute(0, 2, 1)
+    torch.testing.assert_close(group_merge(tokens, linear.weight[0], linear.bias), expected)
+
+
+@pytest.mark.parametrize('length,g', [(100, 28), (15, 56), (7, 2), (1, 1), (333, 7)])
+def test_group_merge_keeps_the_weight_total_at_any_length(length, g) -> None:
+    """Constant tokens merge to sum(weights) + bias in every group, whatever the group sizes."""
+    weight, bias = torch.rand(g), torch.tensor([0.3])
+    merged = group_merge(torch.ones(1, length, 4), weight, bias)
+    assert merged.shape == (1, max(1, round(length / g)), 4)
+    torch.testing.assert_close(merged, torch.full_like(merged, weight.sum().item() + 0.3))
+
+
+def test_group_merge_covers_every_token_once() -> None:
+    """Each token lands in exactly one group (one-hot tokens each contribute to one output)."""
+    length, g = 50, 7
+    weight = torch.ones(g)
+    merged = group_merge(torch.eye(length)[None], weight, torch.zeros(1))  # 1, G, length
+    assert (merged > 0).sum(1).eq(1).all()
+
+
+@pytest.mark.parametrize('size', [(14, 14), (13, 17), (8, 8)])
+def test_hybrid_attention_significance(size) -> None:
+    attn = HybridScaleAttention(32, 4, sr_ratio=4)
+    x = torch.randn(2, *size, 32)
+    out, significance = attn(x)
+    assert out.shape == (2, size[0] * size[1], 32) and significance.shape == (2, *size)
+    assert torch.isfinite(significance).all() and (significance > 0).all()
+    assert not significance.requires_grad
+
+
+def test_reallocation_is_batched_per_image() -> None:
+    """A batch gives each image the result it gets alone (sorting and grouping are per image)."""
+    attn = SelfGuidedAttention(32, 4, sr_ratio=8)
+    x, significance = torch.randn(3, 17, 23, 32), torch.rand(3, 17, 23)
+    batched = attn(x, significance)
+    for i in range(3):
+        torch.testing.assert_close(batched[i : i + 1], attn(x[i : i + 1], significance[i : i + 1]))
+
+
+def test_significance_guides_the_merge() -> None:
+    """Changing only the significance changes the keys and so the output."""
+    attn = SelfGuidedAttention(32, 4, sr_ratio=4)
+    x = torch.randn(1, 14, 14, 32)
+    significance = torch.rand(1, 14, 14)
+    assert not torch.allclose(attn(x, significance), attn(x, significance.flip(1)))
+
+
+def test_too_small_input_raises_clearly() -> None:
+    with pytest.raises(ValueError, match='at least 29x29'):
+        SGFormer('s')(torch.randn(1, 3, 24, 64))
+
+
+def upstream_layout(model: SGFormer) -> dict[str, torch.Tensor]:
+    """Write ``model``'s weights in upstream's layout (inverse of the converter), with its head.
+
+    From upstream's names: ``patch_embed1`` stem, ``patch_embed{2..4}`` merging,
+    ``block{i}.j.{norm1,attn.*,norm2,mlp.{fc1,dwconv.dwconv,fc2}}`` with separate
+    ``q``/``kv`` in stage 4, ``norm{i}``, ``pos_embed``, ``head``.
+    """
+    state = {}
+    for key, value in model.state_dict().items():
+        parts = key.split('.')
+        if parts[0] in ('patch_embed', 'pos_embed'):
+            state[key.replace('patch_embed.', 'patch_embed1.')] = value
+            continue
+        stage, rest = int(parts[1]) + 1, '.'.join(parts[2:])
+        if rest.startswith('downsample.'):
+            state[f'patch_embed{stage}.{rest[len("downsample.") :]}'] = value
+        elif rest.startswith('norm.'):
+            state[f'norm{stage}.{rest[len("norm.") :]}'] = value
+        else:
+            rest = (
+                rest[len('blocks.') :]
+                .replace('.ffn.dwconv.', '.mlp.dwconv.dwconv.')
+                .replace('.ffn.', '.mlp.')
+            )
+            if '.attn.qkv.' in rest:
+                dims = value.shape[0] // 3
+                state[f'block{stage}.{rest.replace(".qkv.", ".q.")}'] = value[:dims]
+                state[f'block{stage}.{rest.replace(".qkv.", ".kv.")}'] = value[dims:]
+            else:
+                state[f'block{stage}.{rest}'] = value
+    state['head.weight'], state['head.bias'] = torch.randn(1000, 512), torch.zeros(1000)
+    return {k: v.clone() for k, v in state.items()}
+
+
+def test_upstream_layout_matches_the_key_list() -> None:
+    ours = {k: tuple(v.shape) for k, v in upstream_layout(SGFormer('s')).items()}
+    assert ours == read_keys('sgformer_s_upstream_keys.txt')
+
+
+def test_upstream_checkpoint_loads_strictly_with_same_features(tmp_path) -> None:
+    source = SGFormer('s', drop_path_rate=0.0).eval()
+    source.init_weights()
+    with torch.no_grad():
+        for name, tensor in source.state_dict().items():
+            if tensor.is_floating_point() and 'pos_embed' not in name:
+                tensor.add_(torch.randn_like(tensor) * 0.02)
+    path = tmp_path / 'sgformer_s.pth'
+    ema = {k: v + 1 for k, v in upstream_layout(source).items()}
+    torch.save(
+        {'state_dict': {f'module.{k}': v for k, v in upstream_layout(source).items()}, 'state_dict_ema': ema},
+        path,
+    )
+    target = SGFormer('s', init_cfg=dict(type='Pretrained', checkpoint=str(path))).eval()
+    target.init_weights()
+    x = torch.randn(1, 3, 112, 96)
+    with torch.no_grad():
+        for a, b in zip(source(x), target(x), strict=True):
+            torch.testing.assert_close(a, b)
+    target.load_pretrained(str(path), use_ema=True)
+    torch.testing.assert_close(target.pos_embed, source.pos_embed + 1)
+
+
+def test_checkpoint_of_another_size_lists_keys(tmp_path) -> None:
+    path = tmp_path / 'sgformer_m.pth'
+    torch.save({'state_dict': upstream_layout(SGFormer('m'))}, path)
+    with pytest.raises(CheckpointMismatchError, match='unexpected'):
+        SGFormer('s').load_pretrained(str(path))

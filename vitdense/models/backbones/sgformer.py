@@ -1,0 +1,607 @@
+"""SG-Former: self-guided transformer with evolving token reallocation, as a dense backbone.
+
+Paper: Sucheng Ren, Xingyi Yang, Songhua Liu, Xinchao Wang. "SG-Former: Self-guided
+Transformer with Evolving Token Reallocation." ICCV 2023. https://arxiv.org/abs/2308.12216
+Upstream: https://github.com/OliverRensu/SG-Former (``sgformer.py``, classification only).
+
+Layout: a stem of three convolutions with GroupNorm (stride 4) and a fixed sin-cos
+position embedding, then four stages; stages 2-4 start with a 1x1 -> depth-wise 3x3/2
+-> 1x1 merging. In stages 1-3 blocks alternate:
+
+* hybrid-scale attention (even blocks): half the heads attend globally to keys and
+  values reduced by a ``sr x sr`` strided convolution, half attend inside 7x7 windows;
+  the block also emits a significance map, the attention each token receives
+  (averaged over heads and queries) from both halves;
+* self-guided attention (odd blocks): all heads attend to a short key/value sequence
+  made by sorting the tokens by that significance and merging consecutive runs of
+  the sorted order with learned weights: large groups for the least significant
+  quarter, smaller ones for the middle half, the smallest for the most significant
+  quarter (halves in stage 3). This is done twice, on the row-major and on the
+  column-major order, feeding half the heads each.
+
+Stage 4 uses plain attention. Every attention adds a locally-enhanced positional
+term (LePE: linear + depth-wise 3x3) before its output projection. Each stage ends
+with a LayerNorm whose output is the stage's feature map.
+
+Any input size. Upstream needs 7-divisible maps and token counts that fill its
+224-based groups exactly (e.g. inputs of 224k x 224m pixels); there, vitdense gives
+its result. Elsewhere:
+
+* windows: the map is zero-padded to a multiple of 7, padded keys are masked out,
+  and a window's significance averages its real queries only;
+* groups: a segment of ``L`` sorted tokens with group size ``g`` forms
+  ``G = max(1, round(L / g))`` consecutive groups of ``floor`` or ``ceil(L / G)``
+  tokens (segments split at ``N // 4`` and ``3N // 4``, or ``N // 2``, as upstream).
+  A group of ``m`` tokens weighs its ``i``-th token by the integral of the learned
+  weights (length ``g``, seen as a step function over ``[0, g)``) over
+  ``[i * g / m, (i + 1) * g / m)``: the weights keep their total, and for ``m == g``
+  they are upstream's weights.
+
+The sorting, gathering and group sums are batched tensor operations (``sort``,
+``gather``, ``index_add``); gradients flow to the tokens and the group weights, as
+upstream (the significance itself is detached there too).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.registry import MODELS
+from timm.layers import DropPath
+from torch import Tensor, nn
+
+from ..layers import ConvFFN, GlobalAttention, resize_pos_embed, sincos_pos_embed_2d
+from .base import PyramidBackbone
+
+#: Per spatial-reduction ratio: the segments of the sorted tokens (split at multiples of
+#: ``N // divisor``) and their group sizes.
+GROUPING = {
+    8: dict(divisor=4, splits=(1, 3), groups=(196, 56, 28)),
+    4: dict(divisor=4, splits=(1, 3), groups=(49, 14, 7)),
+    2: dict(divisor=2, splits=(1,), groups=(2, 1)),
+}
+
+
+# --------------------------------------------------------------------------- blocks
+def add_lepe(module: nn.Module, dims: int) -> None:
+    """Give ``module`` the layers of the locally-enhanced positional term (LePE)."""
+    module.lepe_linear = nn.Linear(dims, dims)
+    module.lepe_conv = nn.Conv2d(dims, dims, 3, padding=1, groups=dims)
+
+
+def lepe(module: nn.Module, x: Tensor) -> Tensor:
+    """LePE of ``x`` (B, H, W, C): linear, then depth-wise 3x3 convolution; as (B, H*W, C)."""
+    return module.lepe_conv(module.lepe_linear(x).permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)
+
+
+class HybridScaleAttention(nn.Module):
+    """Half the heads global over conv-reduced keys, half in 7x7 windows; emits significance.
+
+    Args:
+        dims: Channels.
+        num_heads: Heads (even; half global, half local).
+        sr_ratio: Stride of the key/value reduction of the global half.
+        window_size: Side of the local windows.
+    """
+
+    def __init__(self, dims: int, num_heads: int, sr_ratio: int, window_size: int = 7) -> None:
+        super().__init__()
+        add_lepe(self, dims)
+        if num_heads % 2:
+            raise ValueError(f'SG-Former: hybrid attention needs an even head count, got {num_heads}')
+        self.num_heads, self.sr_ratio, self.window_size = num_heads, sr_ratio, window_size
+        self.q1 = nn.Linear(dims, dims // 2)
+        self.kv1 = nn.Linear(dims, dims)
+        self.q2 = nn.Linear(dims, dims // 2)
+        self.kv2 = nn.Linear(dims, dims)
+        self.sr = nn.Conv2d(dims, dims, sr_ratio, sr_ratio)
+        self.norm = nn.LayerNorm(dims)
+        self.act = nn.GELU()
+        self.proj = nn.Linear(dims, dims)
+
+    def _global(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        B, H, W, C = x.shape
+        h, d = self.num_heads // 2, C // self.num_heads
+        q = self.q1(x).view(B, H * W, h, d).transpose(1, 2)  # B, h, N, d
+        reduced = self.sr(x.permute(0, 3, 1, 2))  # B, C, H/s, W/s
+        hs, ws = reduced.shape[-2:]
+        reduced = self.act(self.norm(reduced.flatten(2).transpose(1, 2)))  # B, M, C
+        k, v = self.kv1(reduced).view(B, hs * ws, 2, h, d).permute(2, 0, 3, 1, 4)
+        attn = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)  # B, h, N, M
+        out = (attn @ v).transpose(1, 2).reshape(B, H * W, h * d)
+        received = attn.detach().mean(1).mean(1).view(B, 1, hs, ws)  # B, 1, H/s, W/s
+        return out, F.interpolate(received, size=(H, W), mode='nearest')[:, 0]
+
+    def _local(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        B, H, W, C = x.shape
+        s, h, d = self.window_size, self.num_heads // 2, C // self.num_heads
+        pad_h, pad_w = -H % s, -W % s
+        if pad_h or pad_w:
+            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        Hp, Wp = H + pad_h, W + pad_w
+        hg, wg = Hp // s, Wp // s
+
+        def windows(t: Tensor) -> Tensor:  # B, Hp, Wp, n*h*d -> n, B*nW, h, s*s, d
+            t = t.view(B, hg, s, wg, s, -1, h, d).permute(5, 0, 1, 3, 6, 2, 4, 7)
+            return t.reshape(t.shape[0], B * hg * wg, h, s * s, d)
+
+        q = windows(self.q2(x))[0]
+        k, v = windows(self.kv2(x))
+        logits = (q @ k.transpose(-2, -1)) * d**-0.5  # B*nW, h, s*s, s*s
+        real = None
+        if pad_h or pad_w:
+            real = torch.zeros(Hp, Wp, dtype=torch.bool, device=x.device)
+            real[:H, :W] = True
+            real = real.view(hg, s, wg, s).permute(0, 2, 1, 3).reshape(1, hg * wg, 1, s * s)  # 1, nW, 1, s*s
+            logits = logits.view(B, hg * wg, h, s * s, s * s).masked_fill(~real[..., None, :], float('-inf'))
+            logits = logits.view(B * hg * wg, h, s * s, s * s)
+        attn = logits.softmax(-1)
+        out = (attn @ v).view(B, hg, wg, h, s, s, d).permute(0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, h * d)
+        per_query = attn.detach().mean(1).view(B, hg * wg, s * s, s * s)  # mean over heads
+        if real is None:
+            received = per_query.mean(2)  # B, nW, s*s (keys)
+        else:
+            weights = real.view(1, hg * wg, s * s, 1).to(per_query.dtype)
+            received = (per_query * weights).sum(2) / weights.sum(2).clamp(min=1)
+        received = received.view(B, hg, wg, s, s).permute(0, 1, 3, 2, 4).reshape(B, Hp, Wp)
+        return out[:, :H, :W].reshape(B, H * W, h * d), received[:, :H, :W]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Attend over ``x`` (B, H, W, C); returns (B, H*W, C) and the significance (B, H, W)."""
+        glob, glob_sig = self._global(x)
+        local, local_sig = self._local(x)
+        out = self.proj(torch.cat([glob, local], dim=-1) + lepe(self, x))
+        return out, local_sig + glob_sig
+
+
+def group_merge(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """Merge consecutive runs of ``tokens`` (B, L, C) with a learned weight vector (see module doc).
+
+    Args:
+        tokens: A segment of tokens in significance order.
+        weight: The group weights, length ``g`` (upstream's ``Linear(g, 1)``).
+        bias: That linear layer's bias.
+
+    Returns:
+        (B, G, C) merged tokens.
+    """
+    B, L, C = tokens.shape
+    g = weight.numel()
+    G = max(1, round(L / g))
+    if L == G * g:  # upstream's exact grouping
+        return torch.einsum('bgkc,k->bgc', tokens.reshape(B, G, g, C), weight.to(tokens.dtype)) + bias.to(
+            tokens.dtype
+        )
+    index = torch.arange(L, device=tokens.device)
+    group = index * G // L  # floor: consecutive groups of floor or ceil(L / G) tokens
+    starts = (torch.arange(G + 1, device=tokens.device) * L + G - 1) // G  # ceil(k * L / G)
+    size = (starts[1:] - starts[:-1])[group]
+    offset = index - starts[group]
+    # integral of the step profile w over [a, b): the weights' total is kept exactly
+    cumulative = torch.cat([weight.new_zeros(1), weight.cumsum(0)])
+
+    def integral(x: Tensor) -> Tensor:
+        whole = x.floor().long().clamp(max=g)
+        return cumulative[whole] + (x - whole) * weight[whole.clamp(max=g - 1)]
+
+    w = integral(((offset + 1) * g).to(weight.dtype) / size) - integral((offset * g).to(weight.dtype) / size)
+    merged = tokens.new_zeros(B, G, C).index_add_(1, group, tokens * w.to(tokens.dtype)[None, :, None])
+    return merged + bias.to(tokens.dtype)
+
+
+class SelfGuidedAttention(nn.Module):
+    """All heads attend to key/value tokens merged by significance (half per scan order).
+
+    Args:
+        dims: Channels.
+        num_heads: Heads (even; half per scan order).
+        sr_ratio: Selects the grouping (see ``GROUPING``).
+    """
+
+    def __init__(self, dims: int, num_heads: int, sr_ratio: int) -> None:
+        super().__init__()
+        add_lepe(self, dims)
+        self.num_heads = num_heads
+        self.divisor, self.splits, groups = GROUPING[sr_ratio].values()
+        self.q = nn.Linear(dims, dims)
+        self.kv1 = nn.Linear(dims, dims)
+        self.kv2 = nn.Linear(dims, dims)
+        for i, g in enumerate(groups, start=1):
+            self.add_module(f'f{i}', nn.Linear(g, 1))
+        self.proj = nn.Linear(dims, dims)
+
+    def _merge(self, tokens: Tensor, significance: Tensor) -> Tensor:
+        """Sort ``tokens`` (B, N, C) by ``significance`` (B, N) and merge each segment."""
+        B, N, C = tokens.shape
+        order = torch.sort(significance, dim=1).indices  # ascending, as upstream
+        tokens = tokens.gather(1, order[..., None].expand(-1, -1, C))
+        bounds = [0] + [N // self.divisor * k for k in self.splits] + [N]
+        merged = []
+        for i in range(len(bounds) - 1):
+            f = getattr(self, f'f{i + 1}')
+            merged.append(group_merge(tokens[:, bounds[i] : bounds[i + 1]], f.weight[0], f.bias))
+        return torch.cat(merged, dim=1)
+
+    def forward(self, x: Tensor, significance: Tensor) -> Tensor:
+        """Attend over ``x`` (B, H, W, C) guided by ``significance`` (B, H, W); returns (B, H*W, C)."""
+        B, H, W, C = x.shape
+        h, d = self.num_heads // 2, C // self.num_heads
+        q = self.q(x).view(B, H * W, self.num_heads, d).transpose(1, 2)
+        rows = self._merge(x.reshape(B, H * W, C), significance.reshape(B, H * W))
+        cols = self._merge(
+            x.transpose(1, 2).reshape(B, H * W, C), significance.transpose(1, 2).reshape(B, H * W)
+        )
+        kv1 = self.kv1(rows).view(B, -1, 2, h, d).permute(2, 0, 3, 1, 4)
+        kv2 = self.kv2(cols).view(B, -1, 2, h, d).permute(2, 0, 3, 1, 4)
+        kv = torch.cat([kv1, kv2], dim=2)  # 2, B, heads, M, d
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1]).transpose(1, 2).reshape(B, H * W, C)
+        return self.proj(out + lepe(self, x))
+
+
+class LePEAttention(GlobalAttention):
+    """Plain global attention plus LePE (SG-Former stage 4).
+
+    Args:
+        dims: Channels.
+        num_heads: Heads.
+    """
+
+    def __init__(self, dims: int, num_heads: int) -> None:
+        super().__init__(dims, num_heads)
+        add_lepe(self, dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Attend over ``x`` (B, H, W, C); returns (B, H*W, C)."""
+        B, H, W, C = x.shape
+        return self.proj(self.attend(x.reshape(B, H * W, C)) + lepe(self, x))
+
+
+class SGBlock(nn.Module):
+    """``x + attn(norm1(x))``, ``x + ConvFFN(norm2(x))`` with one of the three attentions.
+
+    Args:
+        dims: Channels.
+        num_heads: Heads.
+        kind: ``'hybrid'``, ``'guided'`` or ``'plain'``.
+        sr_ratio: Spatial reduction of the stage.
+        mlp_ratio: FFN expansion.
+        drop_path: Stochastic depth rate.
+    """
+
+    def __init__(
+        self, dims: int, num_heads: int, kind: str, sr_ratio: int, mlp_ratio: float, drop_path: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self.norm1 = nn.LayerNorm(dims, eps=1e-6)
+        if kind == 'hybrid':
+            self.attn = HybridScaleAttention(dims, num_heads, sr_ratio)
+        elif kind == 'guided':
+            self.attn = SelfGuidedAttention(dims, num_heads, sr_ratio)
+        else:
+            self.attn = LePEAttention(dims, num_heads)
+        self.norm2 = nn.LayerNorm(dims, eps=1e-6)
+        self.ffn = ConvFFN(dims, int(dims * mlp_ratio), residual=True)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, significance: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Apply the block to ``x`` (B, H, W, C); returns it and the significance (hybrid blocks)."""
+        B, H, W, C = x.shape
+        y = self.norm1(x)
+        if self.kind == 'hybrid':
+            y, significance = self.attn(y)
+        elif self.kind == 'guided':
+            y, significance = self.attn(y, significance), None
+        else:
+            y, significance = self.attn(y), None
+        x = x + self.drop_path(y.view(B, H, W, C))
+        return x + self.drop_path(self.ffn(self.norm2(x))), significance
+
+
+class ConvGN(nn.Sequential):
+    """Bias-free convolution followed by a one-group GroupNorm (upstream's ``Conv2d_BN``).
+
+    Args:
+        in_channels: Input channels.
+        out_channels: Output channels.
+        kernel_size: Kernel side.
+        stride: Stride.
+        groups: Convolution groups.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1, groups: int = 1
+    ):
+        super().__init__()
+        self.add_module(
+            'c',
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
+            ),
+        )
+        self.add_module('bn', nn.GroupNorm(1, out_channels))
+
+
+class ConvStem(nn.Module):
+    """3x3/2, 3x3, 3x3/2 convolutions with GroupNorm and GELU, then LayerNorm (stride 4).
+
+    Args:
+        in_channels: Image channels.
+        dims: Channels of the tokens.
+    """
+
+    def __init__(self, in_channels: int, dims: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            ConvGN(in_channels, dims, 3, 2),
+            nn.GELU(),
+            ConvGN(dims, dims, 3, 1),
+            nn.GELU(),
+            ConvGN(dims, dims, 3, 2),
+        )
+        self.norm = nn.LayerNorm(dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Embed ``x`` (B, C, H, W) into (B, ceil(H/4), ceil(W/4), C') tokens."""
+        return self.norm(self.conv(x).permute(0, 2, 3, 1))
+
+
+class ConvMerging(nn.Module):
+    """1x1 -> depth-wise 3x3/2 -> 1x1 convolutions with GroupNorm (GELU between).
+
+    Args:
+        in_dims: Input channels.
+        out_dims: Output channels.
+    """
+
+    def __init__(self, in_dims: int, out_dims: int) -> None:
+        super().__init__()
+        self.conv1 = ConvGN(in_dims, out_dims, 1)
+        self.conv2 = ConvGN(out_dims, out_dims, 3, 2, groups=out_dims)
+        self.conv3 = ConvGN(out_dims, out_dims, 1)
+        self.act = nn.GELU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Merge ``x`` (B, H, W, C) into (B, ceil(H/2), ceil(W/2), C')."""
+        x = self.act(self.conv1(x.permute(0, 3, 1, 2)))
+        return self.conv3(self.act(self.conv2(x))).permute(0, 2, 3, 1)
+
+
+# --------------------------------------------------------------------------- stages
+class SGStage(nn.Module):
+    """Optional merging, blocks (significance passed from hybrid to guided), closing norm.
+
+    Args:
+        in_dims: Channels entering the stage.
+        dims: Channels of the stage.
+        depth: Blocks.
+        num_heads: Heads.
+        sr_ratio: Spatial reduction (1: plain attention).
+        mlp_ratio: FFN expansion.
+        drop_paths: Stochastic depth per block.
+        downsample: Start with merging.
+        with_cp: Activation checkpointing per block while training.
+    """
+
+    def __init__(
+        self,
+        in_dims: int,
+        dims: int,
+        depth: int,
+        num_heads: int,
+        sr_ratio: int,
+        mlp_ratio: float,
+        drop_paths: Sequence[float],
+        downsample: bool,
+        with_cp: bool = False,
+    ) -> None:
+        super().__init__()
+        self.with_cp = with_cp
+        self.downsample = ConvMerging(in_dims, dims) if downsample else None
+        kinds = ['plain' if sr_ratio == 1 else ('guided' if j % 2 else 'hybrid') for j in range(depth)]
+        self.blocks = nn.ModuleList(
+            SGBlock(dims, num_heads, kind, sr_ratio, mlp_ratio, dp)
+            for kind, dp in zip(kinds, drop_paths, strict=True)
+        )
+        self.norm = nn.LayerNorm(dims, eps=1e-6)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run the stage on ``x`` (B, H, W, C)."""
+        if self.downsample is not None:
+            x = self.downsample(x)
+        significance = None
+        for block in self.blocks:
+            if self.with_cp and self.training and torch.is_grad_enabled():
+                x, significance = cp.checkpoint(block, x, significance, use_reentrant=False)
+            else:
+                x, significance = block(x, significance)
+        return self.norm(x)
+
+
+# --------------------------------------------------------------------------- backbone
+@MODELS.register_module()
+class SGFormer(PyramidBackbone):
+    """SG-Former pyramid backbone (strides 4, 8, 16, 32).
+
+    Args:
+        arch: ``'s'``, ``'m'``, ``'b'`` or a dict with ``embed_dims``, ``depths``,
+            ``num_heads``, ``sr_ratios`` (8, 4, 2, 1 or a subset of those values)
+            and ``mlp_ratios``.
+        pretrain_img_size: The image size the position embedding is stored for.
+        in_channels: Input image channels.
+        out_indices: Stages whose outputs are returned.
+        frozen_stages: See :class:`PyramidBackbone`.
+        drop_path_rate: Stochastic depth, increasing linearly over the blocks.
+        with_cp: Activation checkpointing per block.
+        init_cfg: ``dict(type='Pretrained', checkpoint=...)`` loads an upstream
+            checkpoint (``state_dict``; add ``use_ema=True`` for ``state_dict_ema``).
+    """
+
+    arch_keys = ('embed_dims', 'depths', 'num_heads', 'sr_ratios', 'mlp_ratios')
+
+    def __init__(
+        self,
+        arch: str | dict = 's',
+        pretrain_img_size: int = 224,
+        in_channels: int = 3,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        drop_path_rate: float = 0.1,
+        with_cp: bool = False,
+        init_cfg: dict | list | None = None,
+    ) -> None:
+        super().__init__(arch, out_indices, frozen_stages, False, init_cfg)
+        settings = self.arch_settings
+        self.dims = list(settings['embed_dims'])
+        depths = settings['depths']
+        for key in self.arch_keys:
+            if len(settings[key]) != self.num_stages:
+                raise ValueError(f'SGFormer: {key} needs {self.num_stages} entries, got {settings[key]}')
+        bad = [r for r in settings['sr_ratios'] if r != 1 and r not in GROUPING]
+        if bad:
+            raise ValueError(
+                f'SGFormer: sr_ratios must be in {sorted([1, *GROUPING])}, got {settings["sr_ratios"]}'
+            )
+        self.patch_embed = ConvStem(in_channels, self.dims[0])
+        self.pos_grid = (pretrain_img_size // 4,) * 2
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.pos_grid[0] * self.pos_grid[1], self.dims[0]))
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i in range(self.num_stages):
+            start = sum(depths[:i])
+            self.stages.append(
+                SGStage(
+                    in_dims=self.dims[max(i - 1, 0)],
+                    dims=self.dims[i],
+                    depth=depths[i],
+                    num_heads=settings['num_heads'][i],
+                    sr_ratio=settings['sr_ratios'][i],
+                    mlp_ratio=settings['mlp_ratios'][i],
+                    drop_paths=dpr[start : start + depths[i]],
+                    downsample=i > 0,
+                    with_cp=with_cp,
+                )
+            )
+        self.min_size = 4 * max(settings['sr_ratios'])
+        self._freeze_stages()
+
+    @property
+    def stage_channels(self) -> list[int]:
+        """Channels of the four stage outputs."""
+        return list(self.dims)
+
+    def stage_modules(self, index: int) -> list[nn.Module]:
+        """The stem (with the position embedding) for -1, stage ``index`` otherwise."""
+        return [self.patch_embed] if index < 0 else [self.stages[index]]
+
+    def _freeze_stages(self) -> None:
+        super()._freeze_stages()
+        if self.frozen_stages >= 0:
+            self.pos_embed.requires_grad = False
+
+    def reset_parameters(self) -> None:
+        """Upstream initialisation: ViT scheme, He-normal convolutions, sin-cos position embedding."""
+        super().reset_parameters()
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.GroupNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        with torch.no_grad():
+            self.pos_embed.copy_(sincos_pos_embed_2d(self.dims[0], *self.pos_grid))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
+        H, W = x.shape[-2:]
+        if -(-H // 4) < self.min_size // 4 or -(-W // 4) < self.min_size // 4:
+            raise ValueError(
+                f'SGFormer needs inputs of at least {self.min_size - 3}x{self.min_size - 3} pixels so that '
+                f'stage 1 keeps a key after its spatial reduction; got {H}x{W}'
+            )
+        x = self.patch_embed(x)  # B, H/4, W/4, C
+        B, h, w, C = x.shape
+        x = x + resize_pos_embed(self.pos_embed, self.pos_grid, (h, w), mode='bicubic').view(1, h, w, C)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)  # B, H_i, W_i, C_i (normalised)
+            if i in self.out_indices:
+                outs.append(self.output(i, x))
+        return tuple(outs)
+
+    def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Map upstream SG-Former keys to this model (see :func:`convert_sgformer_checkpoint`)."""
+        return convert_sgformer_checkpoint(state_dict)
+
+
+# --------------------------------------------------------------------------- converter
+def convert_sgformer_checkpoint(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename upstream SG-Former keys to vitdense keys.
+
+    ``patch_embed1`` is the stem, ``patch_embed{2..4}`` the merging at the start of
+    stages 2-4, ``block{i}.j`` the blocks, ``norm{i}`` the norm closing stage ``i``;
+    ``mlp.dwconv.dwconv`` becomes ``ffn.dwconv``; in stage-4 (plain) attention the
+    separate ``q`` and ``kv`` projections become one ``qkv``. Unknown keys pass
+    unchanged so that the strict check reports them.
+
+    Args:
+        state_dict: Upstream tensors, classification-only keys removed.
+
+    Returns:
+        The renamed state dict.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        new = key
+        if key.startswith('patch_embed1.'):
+            new = 'patch_embed.' + key[len('patch_embed1.') :]
+        elif key.startswith(('patch_embed2.', 'patch_embed3.', 'patch_embed4.')):
+            new = f'stages.{int(key[11]) - 1}.downsample.{key[len("patch_embed2.") :]}'
+        elif key[:4] == 'norm' and key[4:5].isdigit():
+            new = f'stages.{int(key[4]) - 1}.norm.{key[len("norm1.") :]}'
+        elif key.startswith('block') and key[5:6].isdigit():
+            rest = (
+                key[len('block1.') :].replace('.mlp.dwconv.dwconv.', '.ffn.dwconv.').replace('.mlp.', '.ffn.')
+            )
+            new = f'stages.{int(key[5]) - 1}.blocks.{rest}'
+        converted[new] = value
+    for key in [k for k in converted if '.attn.q.' in k]:
+        kv = key.replace('.attn.q.', '.attn.kv.')
+        if kv in converted:  # plain attention (guided attention has kv1/kv2 and keeps its q)
+            converted[key.replace('.attn.q.', '.attn.qkv.')] = torch.cat(
+                [converted.pop(key), converted.pop(kv)]
+            )
+    return converted
+
+
+# --------------------------------------------------------------------------- sizes
+SGFormer.arch_zoo = {
+    's': dict(
+        embed_dims=(64, 128, 256, 512),
+        depths=(2, 4, 16, 1),
+        num_heads=(2, 4, 8, 16),
+        sr_ratios=(8, 4, 2, 1),
+        mlp_ratios=(4, 4, 4, 4),
+    ),
+    'm': dict(
+        embed_dims=(64, 128, 256, 512),
+        depths=(2, 6, 28, 2),
+        num_heads=(2, 4, 8, 16),
+        sr_ratios=(8, 4, 2, 1),
+        mlp_ratios=(4, 4, 4, 4),
+    ),
+    'b': dict(
+        embed_dims=(96, 192, 384, 768),
+        depths=(4, 6, 24, 2),
+        num_heads=(4, 6, 12, 24),
+        sr_ratios=(8, 4, 2, 1),
+        mlp_ratios=(4, 4, 4, 4),
+    ),
+}
