@@ -1,3 +1,4 @@
 """Models of vitdense."""
 
 from .backbones import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403

@@ -25,7 +25,7 @@ from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ..layers import ConvFFN, DeformableTokenMerging, PatchEmbed
+from ..layers import ContextBroadcast, ConvFFN, DeformableTokenMerging, PatchEmbed
 from .base import PyramidBackbone
 
 
@@ -116,17 +116,19 @@ class ConvFFNBlock(nn.Module):
         dims: Channels.
         mlp_ratio: Hidden/input channel ratio of the FFN.
         drop_path: Stochastic depth rate.
+        cb: Context broadcasting on the FFN output: ``'none'``, ``'cb'`` or ``'cbs'``.
     """
 
-    def __init__(self, dims: int, mlp_ratio: float = 4.0, drop_path: float = 0.0) -> None:
+    def __init__(self, dims: int, mlp_ratio: float = 4.0, drop_path: float = 0.0, cb: str = 'none') -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dims)
         self.ffn = ConvFFN(dims, int(dims * mlp_ratio))
+        self.cb = ContextBroadcast(dims, cb == 'cbs') if cb != 'none' else nn.Identity()
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block to ``x`` (B, H, W, C)."""
-        return x + self.drop_path(self.ffn(self.norm(x)))
+        return x + self.drop_path(self.cb(self.ffn(self.norm(x))))
 
 
 class HiLoBlock(nn.Module):
@@ -139,6 +141,7 @@ class HiLoBlock(nn.Module):
         alpha: Share of Lo-Fi heads.
         mlp_ratio: Hidden/input channel ratio of the FFN.
         drop_path: Stochastic depth rate.
+        cb: Context broadcasting on the FFN output: ``'none'``, ``'cb'`` or ``'cbs'``.
     """
 
     def __init__(
@@ -149,18 +152,20 @@ class HiLoBlock(nn.Module):
         alpha: float,
         mlp_ratio: float = 4.0,
         drop_path: float = 0.0,
+        cb: str = 'none',
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dims)
         self.attn = HiLoAttention(dims, num_heads, window_size, alpha)
         self.norm2 = nn.LayerNorm(dims)
         self.ffn = ConvFFN(dims, int(dims * mlp_ratio))
+        self.cb = ContextBroadcast(dims, cb == 'cbs') if cb != 'none' else nn.Identity()
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block to ``x`` (B, H, W, C)."""
         x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.ffn(self.norm2(x)))
+        return x + self.drop_path(self.cb(self.ffn(self.norm2(x))))
 
 
 # --------------------------------------------------------------------------- stages
@@ -178,6 +183,7 @@ class LITv2Stage(nn.Module):
         drop_paths: Stochastic depth rate of each block.
         downsample: Whether the stage starts with token merging.
         with_cp: Whether blocks use activation checkpointing while training.
+        cb: Context broadcasting in the blocks (``'none'``, ``'cb'``, ``'cbs'``).
     """
 
     def __init__(
@@ -192,14 +198,15 @@ class LITv2Stage(nn.Module):
         drop_paths: Sequence[float],
         downsample: bool,
         with_cp: bool = False,
+        cb: str = 'none',
     ) -> None:
         super().__init__()
         self.with_cp = with_cp
         self.downsample = DeformableTokenMerging(in_dims, dims) if downsample else None
         if local_ws == 0:
-            blocks = [ConvFFNBlock(dims, mlp_ratio, dp) for dp in drop_paths]
+            blocks = [ConvFFNBlock(dims, mlp_ratio, dp, cb) for dp in drop_paths]
         else:
-            blocks = [HiLoBlock(dims, num_heads, local_ws, alpha, mlp_ratio, dp) for dp in drop_paths]
+            blocks = [HiLoBlock(dims, num_heads, local_ws, alpha, mlp_ratio, dp, cb) for dp in drop_paths]
         assert len(blocks) == depth
         self.blocks = nn.ModuleList(blocks)
 
@@ -237,6 +244,10 @@ class LITv2(PyramidBackbone):
             always get one.
         drop_path_rate: Stochastic depth, increasing linearly over the blocks.
         with_cp: Activation checkpointing per block.
+        cb: Context broadcasting (Hyeon-Woo et al., ICCV 2023) on every block's
+            FFN output, mixing it with its mean over the stage's tokens: ``'none'``
+            (default, upstream LITv2), ``'cb'`` (fixed 0.5) or ``'cbs'`` (learned
+            per-channel scale starting at 0.5; new keys when loading upstream weights).
         init_cfg: Initialisation; ``dict(type='Pretrained', checkpoint=...)``
             loads the upstream ImageNet release (``litv2_s.pth``, ...).
     """
@@ -256,9 +267,12 @@ class LITv2(PyramidBackbone):
         first_out_norm: bool = False,
         drop_path_rate: float = 0.2,
         with_cp: bool = False,
+        cb: str = 'none',
         init_cfg: dict | list | None = None,
     ) -> None:
         super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
+        if cb not in ('none', 'cb', 'cbs'):
+            raise ValueError(f"LITv2: cb must be 'none', 'cb' or 'cbs', got {cb!r}")
         settings = self.arch_settings
         embed_dims, depths, num_heads = settings['embed_dims'], settings['depths'], settings['num_heads']
         if len(depths) != self.num_stages or len(num_heads) != self.num_stages:
@@ -285,6 +299,7 @@ class LITv2(PyramidBackbone):
                     drop_paths=dpr[start : start + depths[i]],
                     downsample=i > 0,
                     with_cp=with_cp,
+                    cb=cb,
                 )
             )
         self.add_out_norms(range(0 if first_out_norm else 1, self.num_stages))
@@ -303,11 +318,13 @@ class LITv2(PyramidBackbone):
         return [self.stages[index]] + ([norm] if norm is not None else [])
 
     def reset_parameters(self) -> None:
-        """Upstream initialisation: the ViT scheme, He-normal depth-wise convolutions."""
+        """Upstream initialisation: the ViT scheme, He-normal depth-wise convolutions (CBS at 0.5)."""
         super().reset_parameters()
         for module in self.modules():
             if isinstance(module, ConvFFN):
                 module.reset_parameters()
+            elif isinstance(module, ContextBroadcast) and module.scale is not None:
+                nn.init.constant_(module.scale, 0.5)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
@@ -326,8 +343,8 @@ class LITv2(PyramidBackbone):
         return tuple(outs)
 
     def is_new_key(self, key: str) -> bool:
-        """Output norms exist only in the dense model."""
-        return re.fullmatch(r'norm\d\.(weight|bias)', key) is not None
+        """Output norms exist only in the dense model; CBS scales only with ``cb='cbs'``."""
+        return re.fullmatch(r'norm\d\.(weight|bias)|stages\.\d+\.blocks\.\d+\.cb\.scale', key) is not None
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map upstream LITv2 keys (classification or dense release) to this model."""

@@ -1,12 +1,14 @@
 """Building blocks shared by several vitdense backbones."""
 
 from .attention import GlobalAttention
+from .context_broadcast import ContextBroadcast
 from .deform import DeformableTokenMerging, DeformConv2dPack
 from .ffn import ConvFFN, Mlp
 from .patch_embed import PatchEmbed
 from .pos_embed import relative_position_index, resize_pos_embed, resize_rel_pos_table, sincos_pos_embed_2d
 
 __all__ = [
+    'ContextBroadcast',
     'ConvFFN',
     'DeformConv2dPack',
     'DeformableTokenMerging',

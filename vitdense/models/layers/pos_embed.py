@@ -10,7 +10,11 @@ from torch import Tensor
 
 
 def resize_pos_embed(
-    pos_embed: Tensor, src_hw: Sequence[int], dst_hw: Sequence[int], mode: str = 'bilinear'
+    pos_embed: Tensor,
+    src_hw: Sequence[int],
+    dst_hw: Sequence[int],
+    mode: str = 'bilinear',
+    antialias: bool = False,
 ) -> Tensor:
     """Resize an absolute position embedding laid out as (1, H*W, C).
 
@@ -19,6 +23,7 @@ def resize_pos_embed(
         src_hw: (H, W) of that grid.
         dst_hw: (H, W) wanted.
         mode: ``F.interpolate`` mode (``align_corners=False``).
+        antialias: ``F.interpolate``'s antialias (timm's ViTs resize with it on).
 
     Returns:
         The (1, H'*W', C) table; ``pos_embed`` itself when the sizes agree.
@@ -27,7 +32,7 @@ def resize_pos_embed(
         return pos_embed
     C = pos_embed.shape[-1]
     grid = pos_embed.reshape(1, *src_hw, C).permute(0, 3, 1, 2)  # 1, C, H, W
-    grid = F.interpolate(grid, size=tuple(dst_hw), mode=mode, align_corners=False)
+    grid = F.interpolate(grid, size=tuple(dst_hw), mode=mode, align_corners=False, antialias=antialias)
     return grid.flatten(2).transpose(1, 2)
 
 

@@ -1,0 +1,2 @@
+_base_ = './cbvit_s_fpn_1x_coco.py'
+model = dict(backbone=dict(cb='cb'))

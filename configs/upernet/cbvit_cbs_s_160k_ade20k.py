@@ -1,0 +1,2 @@
+_base_ = './cbvit_s_160k_ade20k.py'
+model = dict(backbone=dict(cb='cbs'))
