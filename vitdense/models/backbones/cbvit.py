@@ -6,8 +6,8 @@ https://arxiv.org/abs/2210.08457 (no public code; this is vitdense's implementat
 
 A DeiT-size ViT (patch 16, class token, absolute position embedding stored at the
 ImageNet grid and resized to the input as timm does: bicubic, antialiased).
-Context broadcasting mixes a branch's output with its mean token, ``(1 - s) * y + s * mean(y)``, at the end of the
-MLP branch (``cb_position='mlp'``, the paper's best), of the attention branch, or
+Context broadcasting mixes a branch's output with its mean token,
+``(1 - s) * y + s * mean(y)``, at the end of the MLP branch (``cb_position='mlp'``, the paper's best), of the attention branch, or
 both, before the residual addition; ``s`` is 0.5 (CB) or a learned per-channel scale
 starting at 0.5 (CBS); ``cb_layers`` selects the blocks (``'deeper'``: the deeper
 half, CBy). The mean runs over patch tokens only, not the class token, and skips the
@@ -69,7 +69,7 @@ class ViTBlock(nn.Module):
     def _broadcast(cb: ContextBroadcast | None, y: Tensor, weights: Tensor) -> Tensor:
         if cb is None:
             return y
-        return cb(y, (y * weights.to(y.dtype)[None, :, None]).sum(1, keepdim=True))
+        return cb(y, torch.matmul(weights.to(y.dtype), y).unsqueeze(1))  # weighted mean: B, 1, C
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
         """Apply the block to ``x`` (B, N, C); ``weights`` (N,) average the tokens for CB."""
