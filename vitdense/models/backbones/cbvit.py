@@ -6,12 +6,14 @@ https://arxiv.org/abs/2210.08457 (no public code; this is vitdense's implementat
 
 A DeiT-size ViT (patch 16, class token, absolute position embedding stored at the
 ImageNet grid and resized to the input as timm does: bicubic, antialiased).
-Context broadcasting mixes a branch's output with its mean token,
-``(1 - s) * y + s * mean(y)``, at the end of the MLP branch (``cb_position='mlp'``, the paper's best), of the attention branch, or
-both, before the residual addition; ``s`` is 0.5 (CB) or a learned per-channel scale
-starting at 0.5 (CBS); ``cb_layers`` selects the blocks (``'deeper'``: the deeper
-half, CBy). The mean runs over patch tokens only, not the class token, and skips the
-tokens that hold zero padding when the input was padded to a multiple of 16.
+
+Context broadcasting mixes a branch's output ``y`` with its mean token,
+``(1 - s) * y + s * mean(y)``, before the residual addition: at the end of the MLP
+branch (``cb_position='mlp'``, the paper's best), of the attention branch, or both.
+``s`` is 0.5 (CB) or a learned per-channel scale starting at 0.5 (CBS);
+``cb_layers`` selects the blocks (``'deeper'``: the deeper half, CBy). The mean runs
+over patch tokens only, not the class token, and skips the tokens that hold zero
+padding when the input was padded to a multiple of 16.
 
 The backbone returns the stride-16 maps of ``out_indices`` (default blocks 3, 5, 7,
 11); :class:`~vitdense.models.necks.ViTPyramidNeck` turns them into strides 4-32.
