@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import pvt_upstream_layout
 from test_lit import read_keys
 
 from vitdense.models.backbones import CheckpointMismatchError, SGFormer
@@ -67,37 +68,10 @@ def test_too_small_input_raises_clearly() -> None:
 
 
 def upstream_layout(model: SGFormer) -> dict[str, torch.Tensor]:
-    """Write ``model``'s weights in upstream's layout (inverse of the converter), with its head.
-
-    From upstream's names: ``patch_embed1`` stem, ``patch_embed{2..4}`` merging,
-    ``block{i}.j.{norm1,attn.*,norm2,mlp.{fc1,dwconv.dwconv,fc2}}`` with separate
-    ``q``/``kv`` in stage 4, ``norm{i}``, ``pos_embed``, ``head``.
-    """
-    state = {}
-    for key, value in model.state_dict().items():
-        parts = key.split('.')
-        if parts[0] in ('patch_embed', 'pos_embed'):
-            state[key.replace('patch_embed.', 'patch_embed1.')] = value
-            continue
-        stage, rest = int(parts[1]) + 1, '.'.join(parts[2:])
-        if rest.startswith('downsample.'):
-            state[f'patch_embed{stage}.{rest[len("downsample.") :]}'] = value
-        elif rest.startswith('norm.'):
-            state[f'norm{stage}.{rest[len("norm.") :]}'] = value
-        else:
-            rest = (
-                rest[len('blocks.') :]
-                .replace('.ffn.dwconv.', '.mlp.dwconv.dwconv.')
-                .replace('.ffn.', '.mlp.')
-            )
-            if '.attn.qkv.' in rest:
-                dims = value.shape[0] // 3
-                state[f'block{stage}.{rest.replace(".qkv.", ".q.")}'] = value[:dims]
-                state[f'block{stage}.{rest.replace(".qkv.", ".kv.")}'] = value[dims:]
-            else:
-                state[f'block{stage}.{rest}'] = value
+    """``model`` in upstream's layout (``pos_embed`` at the top level), with its head."""
+    state = pvt_upstream_layout(model)
     state['head.weight'], state['head.bias'] = torch.randn(1000, 512), torch.zeros(1000)
-    return {k: v.clone() for k, v in state.items()}
+    return state
 
 
 def test_upstream_layout_matches_the_key_list() -> None:

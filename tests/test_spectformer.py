@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import pvt_upstream_layout
 from test_lit import read_keys
 
 from vitdense.models.backbones import SpectFormer
@@ -79,41 +80,12 @@ def test_bad_variant_raises() -> None:
 
 
 def upstream_layout(model: SpectFormer) -> dict[str, torch.Tensor]:
-    """Write ``model``'s weights in upstream's layout (inverse of the converter), with its heads.
-
-    From upstream's names: ``patch_embed1`` stem, ``patch_embed{2..4}`` downsampling,
-    ``block{i}.j.{norm1,attn.{complex_weight|q,kv,proj},norm2,mlp.{fc1,dwconv.dwconv,fc2}}``,
-    ``norm{i}``, plus the class-attention ``post_network``, ``head`` and ``aux_head``.
-    """
-    state = {}
-    for key, value in model.state_dict().items():
-        parts = key.split('.')
-        if parts[0] == 'patch_embed':
-            state['patch_embed1.' + '.'.join(parts[1:])] = value
-            continue
-        stage, rest = int(parts[1]) + 1, '.'.join(parts[2:])
-        if rest.startswith('downsample.'):
-            state[f'patch_embed{stage}.{rest[len("downsample.") :]}'] = value
-        elif rest.startswith('norm.'):
-            state[f'norm{stage}.{rest[len("norm.") :]}'] = value
-        else:
-            rest = (
-                rest[len('blocks.') :]
-                .replace('.ffn.dwconv.', '.mlp.dwconv.dwconv.')
-                .replace('.ffn.', '.mlp.')
-            )
-            if '.attn.qkv.' in rest:
-                dims = value.shape[0] // 3
-                state[f'block{stage}.{rest.replace(".qkv.", ".q.")}'] = value[:dims]
-                state[f'block{stage}.{rest.replace(".qkv.", ".kv.")}'] = value[dims:]
-            else:
-                state[f'block{stage}.{rest}'] = value
-    dims = model.stage_channels[-1]
+    """``model`` in upstream's layout, with its class-attention post network and heads."""
+    state = pvt_upstream_layout(model)
     for name, shape in read_keys('spectformer_h-s_upstream_keys.txt').items():
         if name.startswith(('post_network.', 'head.', 'aux_head.')):
             state[name] = torch.randn(shape)
-    assert dims == 448
-    return {k: v.clone() for k, v in state.items()}
+    return state
 
 
 def test_upstream_layout_matches_the_key_list() -> None:

@@ -1,24 +1,10 @@
 # Mask R-CNN + FPN with LITv2-S, 1x schedule on COCO. Upstream protocol
 # (ziplab/LITv2 detection configs): AdamW lr 2e-4, weight decay 1e-4 except on norms,
 # 500-iteration warm-up, steps 8/11, mixed precision, 8 GPUs x 2 images.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/backbones/litv2.py']
 custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
-pretrained = 'https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_s.pth'
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='LITv2',
-        arch='s',
-        alpha=0.9,
-        local_ws=(0, 0, 2, 1),
-        drop_path_rate=0.2,
-        out_indices=(0, 1, 2, 3),
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
-    ),
-    neck=dict(in_channels=[96, 192, 384, 768]),
-)
-
+model = dict(backbone={{_base_.litv2_s}}, neck=dict(in_channels=[96, 192, 384, 768]))
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',

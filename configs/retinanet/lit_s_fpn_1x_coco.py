@@ -1,21 +1,6 @@
-# RetinaNet with LIT-S: the protocol of ./litv2_s_fpn_1x_coco.py (upstream LIT's 1x is the
-# same: AdamW lr 1e-4, weight decay 1e-4 except on norms and relative-position tables, AMP).
-_base_ = './litv2_s_fpn_1x_coco.py'
+# LIT-S with the protocol of ./litv2_s_fpn_1x_coco.py (upstream ziplab/LIT has the
+# same 1x settings as LITv2); no weight decay on norms and relative-position tables.
+_base_ = ['./litv2_s_fpn_1x_coco.py', '../_base_/backbones/lit.py']
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='LIT',
-        arch='s',
-        drop_path_rate=0.2,
-        out_indices=(0, 1, 2, 3),
-        init_cfg=dict(
-            type='Pretrained', checkpoint='https://github.com/ziplab/LIT/releases/download/v1.0/lit_s.pth'
-        ),
-    ),
-)
-optim_wrapper = dict(
-    paramwise_cfg=dict(
-        custom_keys={'norm': dict(decay_mult=0.0), 'relative_position_bias_table': dict(decay_mult=0.0)}
-    )
-)
+model = dict(backbone={{_base_.lit_s}})
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.lit_custom_keys}}))

@@ -6,29 +6,18 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_80k.py',
+    '../_base_/backbones/litv2.py',
 ]
 custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
 crop_size = (512, 512)
-pretrained = 'https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_s.pth'
 model = dict(
     data_preprocessor=dict(size=crop_size),
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='LITv2',
-        arch='s',
-        alpha=0.9,
-        local_ws=(0, 0, 2, 1),
-        drop_path_rate=0.2,
-        first_out_norm=True,
-        out_indices=(0, 1, 2, 3),
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
-    ),
+    backbone={{_base_.litv2_s_seg}},
     neck=dict(in_channels=[96, 192, 384, 768]),
     decode_head=dict(num_classes=150),
 )
-
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4)
 )

@@ -3,22 +3,11 @@
 # 1.0 after a 1500-iteration warm-up, 512 crops, 8 GPUs x 2 images), which is mmseg's Swin
 # protocol of ./litv2_s_160k_ade20k.py. Blocks 3, 5, 7, 11 become strides 4-32 through
 # ViTPyramidNeck; UperNet channels 384 (192 for Ti, 512 for B), as the paper's Table 7.
-_base_ = './litv2_s_160k_ade20k.py'
+_base_ = ['./litv2_s_160k_ade20k.py', '../_base_/backbones/cbvit.py']
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='CBViT',
-        arch='s',
-        cb='none',
-        out_indices=(3, 5, 7, 11),
-        drop_path_rate=0.1,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth',
-        ),
-    ),
-    neck=dict(type='ViTPyramidNeck', in_channels=384, norm_cfg=dict(type='SyncBN', requires_grad=True)),
+    backbone={{_base_.cbvit_s}},
+    neck={{_base_.vit_pyramid_s}},
     decode_head=dict(in_channels=[384, 384, 384, 384], channels=384),
     auxiliary_head=dict(in_channels=384),
 )

@@ -1,17 +1,9 @@
 # UperNet with SpectFormer-H-S on ADE20K: mmseg's Swin protocol (./litv2_s_160k_ade20k.py),
-# with no decay on the spectral filters either. Upstream released no weights: set
-# init_cfg when you have one.
-_base_ = './litv2_s_160k_ade20k.py'
+# with no decay on the spectral filters either.
+_base_ = ['./litv2_s_160k_ade20k.py', '../_base_/backbones/spectformer.py']
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='SpectFormer',
-        arch='h-s',
-        drop_path_rate=0.1,
-        out_indices=(0, 1, 2, 3),
-        init_cfg=None,
-    ),
+    backbone={{_base_.spectformer_h_s}},
     decode_head=dict(in_channels=[64, 128, 320, 448]),
     auxiliary_head=dict(in_channels=320),
 )

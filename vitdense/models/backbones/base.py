@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import torch
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
@@ -192,6 +193,24 @@ class PyramidBackbone(BaseModule):
             if i in self.out_indices:
                 self.add_module(f'norm{i}', nn.LayerNorm(self.stage_channels[i], eps=eps))
 
+    def check_input_size(self, x: Tensor, min_side: int) -> None:
+        """Raise a clear error for an input smaller than the network can take."""
+        H, W = x.shape[-2:]
+        if H < min_side or W < min_side:
+            raise ValueError(
+                f'{type(self).__name__} needs inputs of at least {min_side}x{min_side} pixels so that its '
+                f'stride-32 stage keeps a token; got {H}x{W}'
+            )
+
+    def forward_stages(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Run ``self.stages`` on channels-last tokens; return the ``out_indices`` outputs (NCHW)."""
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)  # B, H_i, W_i, C_i
+            if i in self.out_indices:
+                outs.append(self.output(i, x))
+        return tuple(outs)
+
     def output(self, index: int, x: Tensor) -> Tensor:
         """Stage ``index``'s channels-last map (B, H, W, C) as an NCHW output, normalised if it has a norm."""
         norm = getattr(self, f'norm{index}', None)
@@ -301,3 +320,40 @@ class PyramidBackbone(BaseModule):
             logger.info(f'{name}: dropped keys the dense model does not use:\n  {_format_keys(dropped)}')
         if new:
             logger.info(f'{name}: newly initialised (dense-only layers):\n  {_format_keys(new)}')
+
+
+def rename_pvt_layout(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename the PVT-style upstream layout to vitdense's stages.
+
+    ``patch_embed1`` becomes the stem, ``patch_embed{2..4}`` the downsampling that
+    starts stages 2-4, ``block{i}.j`` the blocks and ``norm{i}`` the norm closing
+    stage ``i``; a block's ``mlp`` becomes ``ffn`` (its ``dwconv.dwconv``, ``dwconv``).
+    Other keys pass unchanged.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        new = key
+        if m := re.match(r'patch_embed1\.(.*)', key):
+            new = f'patch_embed.{m.group(1)}'
+        elif m := re.match(r'patch_embed(\d)\.(.*)', key):
+            new = f'stages.{int(m.group(1)) - 1}.downsample.{m.group(2)}'
+        elif m := re.match(r'norm(\d)\.(.*)', key):
+            new = f'stages.{int(m.group(1)) - 1}.norm.{m.group(2)}'
+        elif m := re.match(r'block(\d)\.(.*)', key):
+            rest = m.group(2).replace('.mlp.dwconv.dwconv.', '.ffn.dwconv.').replace('.mlp.', '.ffn.')
+            new = f'stages.{int(m.group(1)) - 1}.blocks.{rest}'
+        converted[new] = value
+    return converted
+
+
+def fuse_q_kv(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Fuse separate ``attn.q`` and ``attn.kv`` projections into one ``attn.qkv`` (rows ``[q; k; v]``).
+
+    Attention modules with ``q`` but no ``kv`` (e.g. SG-Former's guided attention) keep theirs.
+    """
+    fused = dict(state_dict)
+    for key in [k for k in state_dict if '.attn.q.' in k]:
+        kv = key.replace('.attn.q.', '.attn.kv.')
+        if kv in fused:
+            fused[key.replace('.attn.q.', '.attn.qkv.')] = torch.cat([fused.pop(key), fused.pop(kv)])
+    return fused

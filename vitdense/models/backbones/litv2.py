@@ -328,19 +328,8 @@ class LITv2(PyramidBackbone):
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
-        H, W = x.shape[-2:]
-        if -(-H // 4) < 8 or -(-W // 4) < 8:
-            raise ValueError(
-                f'LITv2 needs inputs of at least 29x29 pixels so that its stride-32 stage keeps '
-                f'a token; got {H}x{W}'
-            )
-        x = self.patch_embed(x)  # B, H/4, W/4, C
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)  # B, H_i, W_i, C_i
-            if i in self.out_indices:
-                outs.append(self.output(i, x))
-        return tuple(outs)
+        self.check_input_size(x, 29)  # ceil(H / 4) >= 8
+        return self.forward_stages(self.patch_embed(x))
 
     def is_new_key(self, key: str) -> bool:
         """Output norms exist only in the dense model; CBS scales only with ``cb='cbs'``."""

@@ -55,7 +55,7 @@ from timm.layers import DropPath
 from torch import Tensor, nn
 
 from ..layers import ConvFFN, GlobalAttention, resize_pos_embed, sincos_pos_embed_2d
-from .base import PyramidBackbone
+from .base import PyramidBackbone, fuse_q_kv, rename_pvt_layout
 
 #: Per spatial-reduction ratio: the segments of the sorted tokens (split at multiples of
 #: ``N // divisor``) and their group sizes.
@@ -520,21 +520,11 @@ class SGFormer(PyramidBackbone):
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
-        H, W = x.shape[-2:]
-        if -(-H // 4) < self.min_size // 4 or -(-W // 4) < self.min_size // 4:
-            raise ValueError(
-                f'SGFormer needs inputs of at least {self.min_size - 3}x{self.min_size - 3} pixels so that '
-                f'stage 1 keeps a key after its spatial reduction; got {H}x{W}'
-            )
+        self.check_input_size(x, self.min_size - 3)  # stage 1 keeps a key after its reduction
         x = self.patch_embed(x)  # B, H/4, W/4, C
         B, h, w, C = x.shape
         x = x + resize_pos_embed(self.pos_embed, self.pos_grid, (h, w), mode='bicubic').view(1, h, w, C)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)  # B, H_i, W_i, C_i (normalised)
-            if i in self.out_indices:
-                outs.append(self.output(i, x))
-        return tuple(outs)
+        return self.forward_stages(x)
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map upstream SG-Former keys to this model (see :func:`convert_sgformer_checkpoint`)."""
@@ -557,28 +547,7 @@ def convert_sgformer_checkpoint(state_dict: dict[str, Tensor]) -> dict[str, Tens
     Returns:
         The renamed state dict.
     """
-    converted = {}
-    for key, value in state_dict.items():
-        new = key
-        if key.startswith('patch_embed1.'):
-            new = 'patch_embed.' + key[len('patch_embed1.') :]
-        elif key.startswith(('patch_embed2.', 'patch_embed3.', 'patch_embed4.')):
-            new = f'stages.{int(key[11]) - 1}.downsample.{key[len("patch_embed2.") :]}'
-        elif key[:4] == 'norm' and key[4:5].isdigit():
-            new = f'stages.{int(key[4]) - 1}.norm.{key[len("norm1.") :]}'
-        elif key.startswith('block') and key[5:6].isdigit():
-            rest = (
-                key[len('block1.') :].replace('.mlp.dwconv.dwconv.', '.ffn.dwconv.').replace('.mlp.', '.ffn.')
-            )
-            new = f'stages.{int(key[5]) - 1}.blocks.{rest}'
-        converted[new] = value
-    for key in [k for k in converted if '.attn.q.' in k]:
-        kv = key.replace('.attn.q.', '.attn.kv.')
-        if kv in converted:  # plain attention (guided attention has kv1/kv2 and keeps its q)
-            converted[key.replace('.attn.q.', '.attn.qkv.')] = torch.cat(
-                [converted.pop(key), converted.pop(kv)]
-            )
-    return converted
+    return fuse_q_kv(rename_pvt_layout(state_dict))
 
 
 # --------------------------------------------------------------------------- sizes

@@ -37,7 +37,7 @@ from timm.layers import DropPath
 from torch import Tensor, nn
 
 from ..layers import ConvFFN, GlobalAttention
-from .base import PyramidBackbone
+from .base import PyramidBackbone, fuse_q_kv, rename_pvt_layout
 
 
 # --------------------------------------------------------------------------- blocks
@@ -340,13 +340,7 @@ class SpectFormer(PyramidBackbone):
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
-        x = self.patch_embed(x)  # B, H/4, W/4, C
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)  # B, H_i, W_i, C_i (normalised)
-            if i in self.out_indices:
-                outs.append(self.output(i, x))
-        return tuple(outs)
+        return self.forward_stages(self.patch_embed(x))
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map upstream SpectFormer keys to this model (see :func:`convert_spectformer_checkpoint`)."""
@@ -369,28 +363,7 @@ def convert_spectformer_checkpoint(state_dict: dict[str, Tensor]) -> dict[str, T
     Returns:
         The renamed state dict.
     """
-    converted = {}
-    for key, value in state_dict.items():
-        new = key
-        if key.startswith('patch_embed1.'):
-            new = 'patch_embed.' + key[len('patch_embed1.') :]
-        elif key.startswith(('patch_embed2.', 'patch_embed3.', 'patch_embed4.')):
-            new = f'stages.{int(key[11]) - 1}.downsample.{key[len("patch_embed2.") :]}'
-        elif key[:4] == 'norm' and key[4:5].isdigit():
-            new = f'stages.{int(key[4]) - 1}.norm.{key[len("norm1.") :]}'
-        elif key.startswith('block') and key[5:6].isdigit():
-            rest = (
-                key[len('block1.') :].replace('.mlp.dwconv.dwconv.', '.ffn.dwconv.').replace('.mlp.', '.ffn.')
-            )
-            new = f'stages.{int(key[5]) - 1}.blocks.{rest}'
-        converted[new] = value
-    for key in [k for k in converted if '.attn.q.' in k]:
-        kv = key.replace('.attn.q.', '.attn.kv.')
-        if kv in converted:
-            converted[key.replace('.attn.q.', '.attn.qkv.')] = torch.cat(
-                [converted.pop(key), converted.pop(kv)]
-            )
-    return converted
+    return fuse_q_kv(rename_pvt_layout(state_dict))
 
 
 # --------------------------------------------------------------------------- sizes

@@ -1,0 +1,20 @@
+# Plain ViT-S (DeiT-S weights) as a config variable, blocks 3, 5, 7, 11 turned into strides
+# 4-32 by ViTPyramidNeck.
+cbvit_s = dict(
+    _delete_=True,
+    type='CBViT',
+    arch='s',
+    cb='none',
+    out_indices=(3, 5, 7, 11),
+    drop_path_rate=0.1,
+    init_cfg=dict(
+        type='Pretrained',
+        checkpoint='https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth',
+    ),
+)
+vit_pyramid_s = dict(type='ViTPyramidNeck', in_channels=384, norm_cfg=dict(type='SyncBN', requires_grad=True))
+cbvit_custom_keys = {
+    'norm': dict(decay_mult=0.0),
+    'pos_embed': dict(decay_mult=0.0),
+    'cls_token': dict(decay_mult=0.0),
+}
