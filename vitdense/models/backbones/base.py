@@ -148,7 +148,7 @@ class PyramidBackbone(BaseModule):
     @property
     def stage_channels(self) -> list[int]:
         """Channels of every stage's output (all stages, not only ``out_indices``)."""
-        raise NotImplementedError
+        return list(self.dims)
 
     @property
     def stage_strides(self) -> list[int]:
@@ -166,8 +166,11 @@ class PyramidBackbone(BaseModule):
         return [self.stage_strides[i] for i in self.out_indices]
 
     def stage_modules(self, index: int) -> list[nn.Module]:
-        """Modules that belong to stage ``index`` (-1 for the stem) when freezing."""
-        raise NotImplementedError
+        """Modules frozen with stage ``index``: the stem for -1, else the stage and its output norm."""
+        if index < 0:
+            return [self.patch_embed]
+        norm = getattr(self, f'norm{index}', None)
+        return [self.stages[index]] + ([norm] if norm is not None else [])
 
     def _freeze_stages(self) -> None:
         for index in range(-1, self.frozen_stages):
@@ -233,6 +236,15 @@ class PyramidBackbone(BaseModule):
             elif isinstance(module, nn.LayerNorm):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
+
+    def init_convs_he_fan_out(self) -> None:
+        """He-normal initialisation by fan-out of every convolution, zero biases (PVTv2 and successors)."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+                nn.init.normal_(module.weight, 0.0, (2.0 / fan_out) ** 0.5)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map an upstream state dict to this model's keys.

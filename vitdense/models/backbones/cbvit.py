@@ -25,12 +25,11 @@ import re
 from collections.abc import Sequence
 
 import torch
-import torch.utils.checkpoint as cp
 from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ..layers import ContextBroadcast, GlobalAttention, Mlp, PatchEmbed, resize_pos_embed
+from ..layers import ContextBroadcast, GlobalAttention, Mlp, PatchEmbed, maybe_checkpoint, resize_pos_embed
 from .base import PyramidBackbone
 
 
@@ -216,10 +215,7 @@ class CBViT(PyramidBackbone):
         weights = self._token_weights(H, W, h, w, x.device)
         outs = []
         for i, block in enumerate(self.blocks):
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                x = cp.checkpoint(block, x, weights, use_reentrant=False)
-            else:
-                x = block(x, weights)
+            x = maybe_checkpoint(block, x, weights, enabled=self.with_cp and self.training)
             if i in self.out_indices:
                 outs.append(x[:, self.num_extra :].transpose(1, 2).reshape(B, C, h, w).contiguous())
         return tuple(outs)

@@ -28,7 +28,6 @@ import re
 from collections.abc import Sequence
 
 import torch
-import torch.utils.checkpoint as cp
 from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
@@ -38,6 +37,7 @@ from ..layers import (
     GlobalAttention,
     Mlp,
     PatchEmbed,
+    maybe_checkpoint,
     relative_position_index,
     resize_pos_embed,
     resize_rel_pos_table,
@@ -188,10 +188,7 @@ class LITStage(nn.Module):
             x = x + resize_pos_embed(self.pos_embed, self.pos_grid, (H, W)).view(1, H, W, C)
         index = relative_position_index(H, W, x.device) if self.use_rel_pos else None
         for block in self.blocks:
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                x = cp.checkpoint(block, x, index, use_reentrant=False)
-            else:
-                x = block(x, index)
+            x = maybe_checkpoint(block, x, index, enabled=self.with_cp and self.training)
         return x
 
 
@@ -277,18 +274,6 @@ class LIT(PyramidBackbone):
         if not pvt:
             self.add_out_norms(range(0 if first_out_norm else 1, self.num_stages))
         self._freeze_stages()
-
-    @property
-    def stage_channels(self) -> list[int]:
-        """Channels of the four stage outputs."""
-        return list(self.dims)
-
-    def stage_modules(self, index: int) -> list[nn.Module]:
-        """The stem for -1; stage ``index`` (with its position table) and its output norm otherwise."""
-        if index < 0:
-            return [self.patch_embed]
-        norm = getattr(self, f'norm{index}', None)
-        return [self.stages[index]] + ([norm] if norm is not None else [])
 
     def reset_parameters(self) -> None:
         """Upstream initialisation: the ViT scheme, truncated-normal position tables."""

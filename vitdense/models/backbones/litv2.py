@@ -20,12 +20,11 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ..layers import ContextBroadcast, ConvFFN, DeformableTokenMerging, PatchEmbed
+from ..layers import ContextBroadcast, ConvFFN, DeformableTokenMerging, PatchEmbed, maybe_checkpoint
 from .base import PyramidBackbone
 
 
@@ -215,10 +214,7 @@ class LITv2Stage(nn.Module):
         if self.downsample is not None:
             x = self.downsample(x)
         for block in self.blocks:
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+            x = maybe_checkpoint(block, x, enabled=self.with_cp and self.training)
         return x
 
 
@@ -304,18 +300,6 @@ class LITv2(PyramidBackbone):
             )
         self.add_out_norms(range(0 if first_out_norm else 1, self.num_stages))
         self._freeze_stages()
-
-    @property
-    def stage_channels(self) -> list[int]:
-        """Channels of the four stage outputs."""
-        return list(self.dims)
-
-    def stage_modules(self, index: int) -> list[nn.Module]:
-        """The stem for -1; stage ``index`` and its output norm otherwise."""
-        if index < 0:
-            return [self.patch_embed]
-        norm = getattr(self, f'norm{index}', None)
-        return [self.stages[index]] + ([norm] if norm is not None else [])
 
     def reset_parameters(self) -> None:
         """Upstream initialisation: the ViT scheme, He-normal depth-wise convolutions (CBS at 0.5)."""

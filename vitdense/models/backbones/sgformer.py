@@ -44,17 +44,15 @@ upstream (the significance itself is detached there too).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ..layers import ConvFFN, GlobalAttention, resize_pos_embed, sincos_pos_embed_2d
+from ..layers import ConvFFN, GlobalAttention, maybe_checkpoint, resize_pos_embed, sincos_pos_embed_2d
 from .base import PyramidBackbone, fuse_q_kv, rename_pvt_layout
 
 #: Per spatial-reduction ratio: the segments of the sorted tokens (split at multiples of
@@ -415,10 +413,7 @@ class SGStage(nn.Module):
             x = self.downsample(x)
         significance = None
         for block in self.blocks:
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                x, significance = cp.checkpoint(block, x, significance, use_reentrant=False)
-            else:
-                x, significance = block(x, significance)
+            x, significance = maybe_checkpoint(block, x, significance, enabled=self.with_cp and self.training)
         return self.norm(x)
 
 
@@ -489,15 +484,6 @@ class SGFormer(PyramidBackbone):
         self.min_size = 4 * max(settings['sr_ratios'])
         self._freeze_stages()
 
-    @property
-    def stage_channels(self) -> list[int]:
-        """Channels of the four stage outputs."""
-        return list(self.dims)
-
-    def stage_modules(self, index: int) -> list[nn.Module]:
-        """The stem (with the position embedding) for -1, stage ``index`` otherwise."""
-        return [self.patch_embed] if index < 0 else [self.stages[index]]
-
     def _freeze_stages(self) -> None:
         super()._freeze_stages()
         if self.frozen_stages >= 0:
@@ -506,13 +492,9 @@ class SGFormer(PyramidBackbone):
     def reset_parameters(self) -> None:
         """Upstream initialisation: ViT scheme, He-normal convolutions, sin-cos position embedding."""
         super().reset_parameters()
+        self.init_convs_he_fan_out()
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
-                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.GroupNorm):
+            if isinstance(module, nn.GroupNorm):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
         with torch.no_grad():

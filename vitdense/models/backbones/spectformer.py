@@ -31,12 +31,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.utils.checkpoint as cp
 from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ..layers import ConvFFN, GlobalAttention
+from ..layers import ConvFFN, GlobalAttention, maybe_checkpoint
 from .base import PyramidBackbone, fuse_q_kv, rename_pvt_layout
 
 
@@ -235,10 +234,7 @@ class SpectFormerStage(nn.Module):
         if self.downsample is not None:
             x = self.downsample(x)
         for block in self.blocks:
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+            x = maybe_checkpoint(block, x, enabled=self.with_cp and self.training)
         return self.norm(x)
 
 
@@ -317,25 +313,12 @@ class SpectFormer(PyramidBackbone):
             )
         self._freeze_stages()
 
-    @property
-    def stage_channels(self) -> list[int]:
-        """Channels of the four stage outputs."""
-        return list(self.dims)
-
-    def stage_modules(self, index: int) -> list[nn.Module]:
-        """The stem for -1, stage ``index`` (with its closing norm) otherwise."""
-        return [self.patch_embed] if index < 0 else [self.stages[index]]
-
     def reset_parameters(self) -> None:
         """Upstream initialisation: the ViT scheme, He-normal (fan-out) convolutions."""
         super().reset_parameters()
+        self.init_convs_he_fan_out()
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
-                nn.init.normal_(module.weight, 0.0, (2.0 / fan_out) ** 0.5)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, SpectralGating):
+            if isinstance(module, SpectralGating):
                 nn.init.normal_(module.complex_weight, std=0.02)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:

@@ -1,6 +1,7 @@
 """Building blocks shared by several vitdense backbones."""
 
 from .attention import GlobalAttention
+from .checkpoint import maybe_checkpoint
 from .context_broadcast import ContextBroadcast
 from .deform import DeformableTokenMerging, DeformConv2dPack
 from .ffn import ConvFFN, Mlp
@@ -15,6 +16,7 @@ __all__ = [
     'GlobalAttention',
     'Mlp',
     'PatchEmbed',
+    'maybe_checkpoint',
     'relative_position_index',
     'resize_pos_embed',
     'resize_rel_pos_table',
