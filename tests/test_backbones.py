@@ -111,6 +111,11 @@ def test_bad_arguments_give_clear_errors(cls) -> None:
         cls(arch={'embed_dims': 8})
     with pytest.raises(ValueError, match='out_indices'):
         cls(arch=next(iter(cls.arch_zoo)), out_indices=(99,))
+    if cls.per_stage_keys:
+        arch = dict(next(iter(cls.arch_zoo.values())))
+        arch[cls.per_stage_keys[0]] = tuple(arch[cls.per_stage_keys[0]])[:2]
+        with pytest.raises(ValueError, match=f'arch {cls.per_stage_keys[0]} needs'):
+            cls(arch=arch)
 
 
 @pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)

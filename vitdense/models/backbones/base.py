@@ -85,6 +85,8 @@ class PyramidBackbone(BaseModule):
 
     arch_zoo: ClassVar[dict[str, dict[str, Any]]] = {}
     arch_keys: ClassVar[tuple[str, ...]] = ()
+    #: Keys of ``arch`` that hold one entry per stage (checked against ``num_stages``).
+    per_stage_keys: ClassVar[tuple[str, ...]] = ()
     num_stages: ClassVar[int] = 4
     #: Regexes of upstream keys the dense model does not use (the classifier,
     #: derived buffers); such keys are dropped on loading, and logged.
@@ -101,6 +103,12 @@ class PyramidBackbone(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.norm_eval = norm_eval
         self.arch_settings = self.parse_arch(arch)
+        for key in self.per_stage_keys:
+            if len(self.arch_settings[key]) != self.num_stages:
+                raise ValueError(
+                    f'{type(self).__name__}: arch {key} needs {self.num_stages} entries, '
+                    f'got {self.arch_settings[key]}'
+                )
         self.out_indices = self._check_out_indices(out_indices)
         if not -1 <= frozen_stages <= self.num_stages:
             raise ValueError(
@@ -143,6 +151,17 @@ class PyramidBackbone(BaseModule):
                 f'[0, {self.num_stages}), got {tuple(out_indices)}'
             )
         return tuple(sorted(indices))
+
+    @staticmethod
+    def split_per_stage(values: Sequence, depths: Sequence[int]) -> list[list]:
+        """Split a per-block list into one list per stage of ``depths`` blocks."""
+        starts = [sum(depths[:i]) for i in range(len(depths))]
+        return [list(values[start : start + depth]) for start, depth in zip(starts, depths, strict=True)]
+
+    @classmethod
+    def stage_drop_paths(cls, drop_path_rate: float, depths: Sequence[int]) -> list[list[float]]:
+        """Stochastic depth rising linearly from 0 to ``drop_path_rate`` over all blocks, per stage."""
+        return cls.split_per_stage(torch.linspace(0, drop_path_rate, sum(depths)).tolist(), depths)
 
     # ------------------------------------------------------------------ contract
     @property

@@ -219,6 +219,7 @@ class LIT(PyramidBackbone):
     """
 
     arch_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'style')
+    per_stage_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios')
     dropped_keys = (r'head\.', r'norm\.', r'cls_token$', r'.*\.relative_position_index$')
 
     def __init__(
@@ -244,16 +245,13 @@ class LIT(PyramidBackbone):
             raise ValueError("LIT: first_out_norm applies to style='swin' (LIT-Ti has no output norms)")
         self.dims = list(settings['embed_dims'])
         depths = settings['depths']
-        for key in ('embed_dims', 'depths', 'num_heads', 'mlp_ratios'):
-            if len(settings[key]) != self.num_stages:
-                raise ValueError(f'LIT: {key} needs {self.num_stages} entries, got {settings[key]}')
         pvt = self.style == 'pvt'
         eps = 1e-6 if pvt else 1e-5
         self.patch_embed = PatchEmbed(in_channels, self.dims[0], patch_size=4, pad=not pvt)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = self.stage_drop_paths(drop_path_rate, depths)
         self.stages = nn.ModuleList()
         for i in range(self.num_stages):
-            start, stride = sum(depths[:i]), 4 * 2**i
+            stride = 4 * 2**i
             attention = i >= 2
             self.stages.append(
                 LITStage(
@@ -263,7 +261,7 @@ class LIT(PyramidBackbone):
                     num_heads=settings['num_heads'][i],
                     mlp_ratio=settings['mlp_ratios'][i],
                     attention=attention,
-                    drop_paths=dpr[start : start + depths[i]],
+                    drop_paths=dpr[i],
                     downsample=i > 0,
                     pos_grid=(pretrain_img_size // stride,) * 2 if pvt else None,
                     table_side=rel_pos_img_size // stride if attention and not pvt else 0,

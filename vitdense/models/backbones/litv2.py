@@ -249,6 +249,7 @@ class LITv2(PyramidBackbone):
     """
 
     arch_keys = ('embed_dims', 'depths', 'num_heads')
+    per_stage_keys = ('depths', 'num_heads')
 
     def __init__(
         self,
@@ -271,18 +272,15 @@ class LITv2(PyramidBackbone):
             raise ValueError(f"LITv2: cb must be 'none', 'cb' or 'cbs', got {cb!r}")
         settings = self.arch_settings
         embed_dims, depths, num_heads = settings['embed_dims'], settings['depths'], settings['num_heads']
-        if len(depths) != self.num_stages or len(num_heads) != self.num_stages:
-            raise ValueError(f'LITv2: depths and num_heads need {self.num_stages} entries, got {settings}')
         if len(local_ws) != self.num_stages or any(ws < 0 for ws in local_ws):
             raise ValueError(f'LITv2: local_ws needs {self.num_stages} entries >= 0, got {local_ws}')
         self.local_ws = tuple(local_ws)
         self.dims = [embed_dims * 2**i for i in range(self.num_stages)]
 
         self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size=4)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = self.stage_drop_paths(drop_path_rate, depths)
         self.stages = nn.ModuleList()
         for i in range(self.num_stages):
-            start = sum(depths[:i])
             self.stages.append(
                 LITv2Stage(
                     in_dims=self.dims[max(i - 1, 0)],
@@ -292,7 +290,7 @@ class LITv2(PyramidBackbone):
                     local_ws=local_ws[i],
                     alpha=alpha,
                     mlp_ratio=mlp_ratio,
-                    drop_paths=dpr[start : start + depths[i]],
+                    drop_paths=dpr[i],
                     downsample=i > 0,
                     with_cp=with_cp,
                     cb=cb,

@@ -437,6 +437,7 @@ class SGFormer(PyramidBackbone):
     """
 
     arch_keys = ('embed_dims', 'depths', 'num_heads', 'sr_ratios', 'mlp_ratios')
+    per_stage_keys = arch_keys
 
     def __init__(
         self,
@@ -453,9 +454,6 @@ class SGFormer(PyramidBackbone):
         settings = self.arch_settings
         self.dims = list(settings['embed_dims'])
         depths = settings['depths']
-        for key in self.arch_keys:
-            if len(settings[key]) != self.num_stages:
-                raise ValueError(f'SGFormer: {key} needs {self.num_stages} entries, got {settings[key]}')
         bad = [r for r in settings['sr_ratios'] if r != 1 and r not in GROUPING]
         if bad:
             raise ValueError(
@@ -464,10 +462,9 @@ class SGFormer(PyramidBackbone):
         self.patch_embed = ConvStem(in_channels, self.dims[0])
         self.pos_grid = (pretrain_img_size // 4,) * 2
         self.pos_embed = nn.Parameter(torch.zeros(1, self.pos_grid[0] * self.pos_grid[1], self.dims[0]))
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = self.stage_drop_paths(drop_path_rate, depths)
         self.stages = nn.ModuleList()
         for i in range(self.num_stages):
-            start = sum(depths[:i])
             self.stages.append(
                 SGStage(
                     in_dims=self.dims[max(i - 1, 0)],
@@ -476,7 +473,7 @@ class SGFormer(PyramidBackbone):
                     num_heads=settings['num_heads'][i],
                     sr_ratio=settings['sr_ratios'][i],
                     mlp_ratio=settings['mlp_ratios'][i],
-                    drop_paths=dpr[start : start + depths[i]],
+                    drop_paths=dpr[i],
                     downsample=i > 0,
                     with_cp=with_cp,
                 )

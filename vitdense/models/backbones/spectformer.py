@@ -262,6 +262,7 @@ class SpectFormer(PyramidBackbone):
     """
 
     arch_keys = ('stem_dims', 'embed_dims', 'depths', 'num_heads', 'mlp_ratios')
+    per_stage_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios')
     dropped_keys = (r'head\.', r'aux_head\.', r'post_network\.')
 
     def __init__(
@@ -282,9 +283,6 @@ class SpectFormer(PyramidBackbone):
         settings = self.arch_settings
         self.dims = list(settings['embed_dims'])
         depths = settings['depths']
-        for key in ('embed_dims', 'depths', 'num_heads', 'mlp_ratios'):
-            if len(settings[key]) != self.num_stages:
-                raise ValueError(f'SpectFormer: {key} needs {self.num_stages} entries, got {settings[key]}')
         if not 0 <= spectral_stages <= self.num_stages:
             raise ValueError(f'SpectFormer: spectral_stages must be in [0, 4], got {spectral_stages}')
         if alpha is None:
@@ -294,19 +292,20 @@ class SpectFormer(PyramidBackbone):
         else:
             raise ValueError(f'SpectFormer: alpha must be in [0, {sum(depths)}], got {alpha}')
         self.patch_embed = ConvStem(in_channels, settings['stem_dims'], self.dims[0])
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = self.stage_drop_paths(drop_path_rate, depths)
+        spectral = self.split_per_stage(spectral, depths)
         self.stages = nn.ModuleList()
         for i in range(self.num_stages):
-            start, grid = sum(depths[:i]), filter_img_size // (4 * 2**i)
+            grid = filter_img_size // (4 * 2**i)
             self.stages.append(
                 SpectFormerStage(
                     in_dims=self.dims[max(i - 1, 0)],
                     dims=self.dims[i],
                     num_heads=settings['num_heads'][i],
                     mlp_ratio=settings['mlp_ratios'][i],
-                    spectral=spectral[start : start + depths[i]],
+                    spectral=spectral[i],
                     filter_hw=(grid, grid),
-                    drop_paths=dpr[start : start + depths[i]],
+                    drop_paths=dpr[i],
                     downsample=i > 0,
                     with_cp=with_cp,
                 )
