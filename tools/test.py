@@ -9,40 +9,24 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import Config
 
 import vitdense  # noqa: F401  (registers the backbones and the checkpoint loaders)
-from vitdense.utils.launch import (
-    check_datasets,
-    default_work_dir,
-    load_config,
-    redirect_data_root,
-    task_scope,
-)
+from vitdense.utils.launch import add_common_args, build_runner, check_datasets, prepare_config
 
 
 def parse_args() -> argparse.Namespace:
-    """Command-line arguments."""
+    """Command-line arguments (the checkpoint follows the config)."""
     parser = argparse.ArgumentParser(description='Test (and evaluate) a checkpoint')
-    parser.add_argument('config', help='config file (or mmdet::/mmseg:: package config)')
+    add_common_args(parser)
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where the evaluation log goes')
     parser.add_argument('--show-dir', help='write images with the predictions drawn into this folder')
-    parser.add_argument('--data-root', help='use the data set in this folder (e.g. a synthetic one)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys: a.b=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parser.parse_args()
 
 
-def enable_visualization(cfg, scope: str, show_dir: str) -> None:
+def enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
     """Turn on the task's visualization hook, writing into ``show_dir``."""
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
@@ -59,22 +43,14 @@ def enable_visualization(cfg, scope: str, show_dir: str) -> None:
 def main() -> None:
     """Build the runner from the config and run the test loop."""
     args = parse_args()
-    cfg = load_config(args.config)
-    cfg.launcher = args.launcher
-    if args.data_root:
-        redirect_data_root(cfg, args.data_root)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    scope = task_scope(cfg)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    cfg, scope = prepare_config(args)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_visualization(cfg, scope, args.show_dir)
     check_datasets(cfg, ('test_dataloader',))
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.test()
+    build_runner(cfg).test()
 
 
 if __name__ == '__main__':

@@ -10,28 +10,15 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import os
-
-from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import vitdense  # noqa: F401  (registers the backbones and the checkpoint loaders)
-from vitdense.utils.launch import (
-    apply_amp,
-    check_datasets,
-    default_work_dir,
-    load_config,
-    redirect_data_root,
-    task_scope,
-)
+from vitdense.utils.launch import add_common_args, apply_amp, build_runner, check_datasets, prepare_config
 
 
 def parse_args() -> argparse.Namespace:
     """Command-line arguments."""
     parser = argparse.ArgumentParser(description='Train a detector or segmentor')
-    parser.add_argument('config', help='config file (or mmdet::/mmseg:: package config)')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    add_common_args(parser)
     parser.add_argument('--amp', action='store_true', help='mixed-precision training')
     parser.add_argument(
         '--auto-scale-lr',
@@ -45,26 +32,13 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from this checkpoint, or from the latest one in the work dir if no path is given',
     )
-    parser.add_argument('--data-root', help='use the data set in this folder (e.g. a synthetic one)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys: a.b=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parser.parse_args()
 
 
 def main() -> None:
     """Build the runner from the config and train."""
     args = parse_args()
-    cfg = load_config(args.config)
-    cfg.launcher = args.launcher
-    if args.data_root:
-        redirect_data_root(cfg, args.data_root)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    task_scope(cfg)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    cfg, _ = prepare_config(args)
     apply_amp(cfg, args.amp)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
@@ -75,8 +49,7 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

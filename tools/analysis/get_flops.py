@@ -17,15 +17,7 @@ import json
 
 from mmengine.config import DictAction
 
-from vitdense.utils.analysis import (
-    build_model,
-    complexity_forward,
-    count_macs,
-    dummy_batch,
-    padded_shape,
-    params_in_millions,
-)
-from vitdense.utils.launch import load_config, task_scope
+from vitdense.utils.analysis import measure_complexity
 
 
 def main() -> None:
@@ -41,21 +33,7 @@ def main() -> None:
 
     results = []
     for config in args.config:
-        cfg = load_config(config)
-        shape = args.shape or ((800, 1280) if task_scope(cfg) == 'mmdet' else (512, 512))
-        cfg, model = build_model(cfg, args.cfg_options)
-        model.eval()
-        inputs, samples = dummy_batch(cfg, shape)
-        gflops = count_macs(complexity_forward(model, inputs, samples)) / 1e9
-        backbone_gflops = count_macs(lambda: model.backbone(inputs)) / 1e9  # noqa: B023
-        result = dict(
-            config=config,
-            input_shape=list(padded_shape(cfg, shape)),
-            params_m=round(params_in_millions(model), 2),
-            gflops=round(gflops, 1),
-            backbone_params_m=round(params_in_millions(model.backbone), 2),
-            backbone_gflops=round(backbone_gflops, 1),
-        )
+        result = dict(config=config, **measure_complexity(config, args.shape, args.cfg_options))
         results.append(result)
         h, w = result['input_shape']
         print(

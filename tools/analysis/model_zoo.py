@@ -21,14 +21,8 @@ import os.path as osp
 
 import torch
 
-from vitdense.utils.analysis import (
-    build_model,
-    complexity_forward,
-    count_macs,
-    dummy_batch,
-    params_in_millions,
-)
-from vitdense.utils.launch import load_config, task_scope
+from vitdense.utils.analysis import measure_complexity
+from vitdense.utils.launch import load_config
 
 TASKS = {
     'mask_rcnn': 'Mask R-CNN + FPN, COCO',
@@ -40,19 +34,13 @@ TASKS = {
 
 def measure(path: str) -> dict:
     """Params and FLOPs of one config's model at its task's standard input size."""
-    cfg = load_config(path)
-    shape = (800, 1280) if task_scope(cfg) == 'mmdet' else (512, 512)
-    cfg, model = build_model(cfg)
-    model.eval()
-    inputs, samples = dummy_batch(cfg, shape)
-    backbone = cfg.model.backbone
-    schedule = osp.splitext(osp.basename(path))[0].rsplit('_', 2)[-2]
+    result = measure_complexity(path)
     return dict(
-        backbone=f'{backbone.type}-{backbone.get("arch", "")}'.rstrip('-'),
-        schedule=schedule,
-        shape=list(shape),
-        params_m=round(params_in_millions(model), 2),
-        gflops=round(count_macs(complexity_forward(model, inputs, samples)) / 1e9, 1),
+        backbone=result['backbone'],
+        schedule=osp.splitext(osp.basename(path))[0].rsplit('_', 2)[-2],
+        shape=result['input_shape'],
+        params_m=result['params_m'],
+        gflops=result['gflops'],
     )
 
 

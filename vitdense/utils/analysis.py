@@ -125,3 +125,33 @@ def complexity_forward(model: nn.Module, inputs: Tensor, samples: list) -> Calla
 def params_in_millions(module: nn.Module) -> float:
     """Parameter count in millions."""
     return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def measure_complexity(
+    config: str | Config, shape: Sequence[int] | None = None, cfg_options: dict | None = None
+) -> dict:
+    """Params (M) and FLOPs (G multiply-adds) of a config's model and of its backbone.
+
+    Args:
+        config: Config path (or ``mmdet::`` / ``mmseg::`` name) or loaded config.
+        shape: Input (H, W); default 800x1280 for detection, 512x512 for segmentation.
+        cfg_options: Overrides merged into the config.
+
+    Returns:
+        ``input_shape`` (after padding), ``params_m``, ``gflops``, ``backbone_params_m``,
+        ``backbone_gflops`` and ``backbone`` (``type-arch``).
+    """
+    cfg = load_config(config) if isinstance(config, str) else config
+    shape = shape or ((800, 1280) if task_scope(cfg) == 'mmdet' else (512, 512))
+    cfg, model = build_model(cfg, cfg_options)
+    model.eval()
+    inputs, samples = dummy_batch(cfg, shape)
+    backbone = cfg.model.backbone
+    return dict(
+        backbone=f'{backbone.type}-{backbone.get("arch", "")}'.rstrip('-'),
+        input_shape=list(padded_shape(cfg, shape)),
+        params_m=round(params_in_millions(model), 2),
+        gflops=round(count_macs(complexity_forward(model, inputs, samples)) / 1e9, 1),
+        backbone_params_m=round(params_in_millions(model.backbone), 2),
+        backbone_gflops=round(count_macs(lambda: model.backbone(inputs)) / 1e9, 1),
+    )

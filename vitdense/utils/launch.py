@@ -6,13 +6,17 @@ One pair of tools serves detection and segmentation: the config's
 
 from __future__ import annotations
 
+import argparse
+import os
 import os.path as osp
 from collections.abc import Iterator
 
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.hub import get_config
 from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
 SYNTHETIC_HINT = {
     'CocoDataset': 'python tools/misc/make_synthetic_data.py coco {root}',
@@ -120,3 +124,32 @@ def apply_amp(cfg: Config, amp: bool) -> None:
 def default_work_dir(config: str) -> str:
     """``./work_dirs/<config name>``, as mmdet and mmseg do."""
     return osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments ``tools/train.py`` and ``tools/test.py`` share (the config comes first)."""
+    parser.add_argument('config', help='config file (or mmdet::/mmseg:: package config)')
+    parser.add_argument('--work-dir', help='where logs (and checkpoints) go')
+    parser.add_argument('--data-root', help='use the data set in this folder (e.g. a synthetic one)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys: a.b=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def prepare_config(args: argparse.Namespace) -> tuple[Config, str]:
+    """Load the config and apply the common arguments; returns it and its task scope."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = load_config(args.config)
+    cfg.launcher = args.launcher
+    if args.data_root:
+        redirect_data_root(cfg, args.data_root)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    scope = task_scope(cfg)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    return cfg, scope
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The config's own runner type if it names one, else mmengine's ``Runner``."""
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
