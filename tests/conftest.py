@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os.path as osp
+from functools import partial
 
 import pytest
 import torch
 from mmengine.registry import MODELS
+from timm.models import register_model
+from timm.models.convmixer import _create_convmixer
 
 import vitdense  # noqa: F401
-from vitdense.models.backbones import PyramidBackbone
+from vitdense.models.backbones import PyramidBackbone, TimmPyramid
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -31,6 +34,44 @@ BACKBONE_ARCHS = [
     for cls in registered_backbones()
     for arch in cls.arch_zoo
 ]
+
+
+@register_model
+def vitdense_test_convmixer(pretrained: bool = False, **kwargs) -> torch.nn.Module:
+    """A small ConvMixer (patch 7: a stride that is not a power of two) for the TimmPyramid tests."""
+    return _create_convmixer(
+        'convmixer_768_32', pretrained, **dict(dict(dim=32, depth=4, patch_size=7), **kwargs)
+    )
+
+
+#: Small timm models through TimmPyramid: hierarchical NCHW (with a stride-2 level to skip),
+#: hierarchical NHWC, plain ViT, plain XCiT, and a plain model of stride 7.
+TIMM_PYRAMIDS = {
+    'resnet18': dict(model_name='resnet18', model_kwargs=dict(zero_init_last=False)),
+    'swin': dict(
+        model_name='swin_tiny_patch4_window7_224',
+        model_kwargs=dict(strict_img_size=False, embed_dim=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8)),
+    ),
+    'vit': dict(
+        model_name='vit_tiny_patch16_224',
+        model_kwargs=dict(dynamic_img_size=True, depth=4, embed_dim=48, num_heads=3),
+    ),
+    'xcit': dict(model_name='xcit_nano_12_p16_224', block_indices=(3, 5, 7, 11)),
+    'convmixer': dict(model_name='vitdense_test_convmixer'),
+}
+
+#: One factory per backbone family (its first size), and the TimmPyramid models:
+#: ``factory(**kwargs)`` builds the backbone with the contract's arguments.
+BACKBONE_FACTORIES = [
+    pytest.param(partial(cls, arch=next(iter(cls.arch_zoo))), id=cls.__name__)
+    for cls in registered_backbones()
+] + [pytest.param(partial(TimmPyramid, **kw), id=f'TimmPyramid-{name}') for name, kw in TIMM_PYRAMIDS.items()]
+#: Every size of every family, and the TimmPyramid models.
+ALL_BACKBONES = [
+    pytest.param(partial(cls, arch=arch), id=f'{cls.__name__}-{arch}')
+    for cls in registered_backbones()
+    for arch in cls.arch_zoo
+] + BACKBONE_FACTORIES[len(registered_backbones()) :]
 
 
 @pytest.fixture(autouse=True)

@@ -6,14 +6,14 @@ import math
 
 import pytest
 import torch
-from conftest import BACKBONE_ARCHS, registered_backbones
+from conftest import ALL_BACKBONES, BACKBONE_FACTORIES, registered_backbones
 from torch import nn
 
 SIZES = [(64, 64), (65, 97), (224, 224), (800, 1216)]
 
 
-def build(cls, arch, **kwargs) -> nn.Module:
-    model = cls(arch=arch, **kwargs)
+def build(factory, **kwargs) -> nn.Module:
+    model = factory(**kwargs)
     model.init_weights()
     return model
 
@@ -25,10 +25,10 @@ def test_every_backbone_is_registered_with_sizes() -> None:
         assert cls.arch_zoo, f'{cls.__name__} has no sizes'
 
 
-@pytest.mark.parametrize('cls,arch', BACKBONE_ARCHS)
+@pytest.mark.parametrize('factory', ALL_BACKBONES)
 @pytest.mark.parametrize('size', SIZES, ids=lambda s: f'{s[0]}x{s[1]}')
-def test_pyramid_shapes_and_strides(cls, arch, size) -> None:
-    model = build(cls, arch, drop_path_rate=0.0).eval()
+def test_pyramid_shapes_and_strides(factory, size) -> None:
+    model = build(factory, drop_path_rate=0.0).eval()
     H, W = size
     with torch.no_grad():
         outs = model(torch.randn(1, 3, H, W))
@@ -42,20 +42,19 @@ def test_pyramid_shapes_and_strides(cls, arch, size) -> None:
         assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize('cls,arch', BACKBONE_ARCHS)
-def test_gradients_reach_every_parameter(cls, arch) -> None:
-    model = build(cls, arch, drop_path_rate=0.0).train()  # stochastic depth may skip a branch
+@pytest.mark.parametrize('factory', ALL_BACKBONES)
+def test_gradients_reach_every_parameter(factory) -> None:
+    model = build(factory, drop_path_rate=0.0).train()  # stochastic depth may skip a branch
     outs = model(torch.randn(2, 3, 64, 96))
     sum(out.float().pow(2).mean() for out in outs).backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not no_grad, f'parameters without gradient: {no_grad}'
 
 
-@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
 @pytest.mark.parametrize('frozen_stages', [0, 1, 2, 4])
-def test_frozen_stages_stay_frozen(cls, frozen_stages) -> None:
-    arch = next(iter(cls.arch_zoo))
-    model = build(cls, arch, frozen_stages=frozen_stages).train()
+def test_frozen_stages_stay_frozen(factory, frozen_stages) -> None:
+    model = build(factory, frozen_stages=frozen_stages).train()
     frozen = [m for i in range(-1, frozen_stages) for m in model.stage_modules(i)]
     frozen_params = {id(p) for m in frozen for p in m.parameters()}
     assert frozen_params
@@ -78,11 +77,10 @@ def test_frozen_stages_stay_frozen(cls, frozen_stages) -> None:
     assert not changed, f'frozen tensors changed: {changed}'
 
 
-@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
-def test_with_cp_matches(cls) -> None:
-    arch = next(iter(cls.arch_zoo))
-    plain = build(cls, arch, drop_path_rate=0.0).train()
-    ckpt = build(cls, arch, drop_path_rate=0.0, with_cp=True).train()
+@pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
+def test_with_cp_matches(factory) -> None:
+    plain = build(factory, drop_path_rate=0.0).train()
+    ckpt = build(factory, drop_path_rate=0.0, with_cp=True).train()
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 64, 64)
     outs = [m(x) for m in (plain, ckpt)]
@@ -94,10 +92,9 @@ def test_with_cp_matches(cls) -> None:
         torch.testing.assert_close(p.grad, q.grad, msg=name)
 
 
-@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
-def test_out_indices_subset(cls) -> None:
-    arch = next(iter(cls.arch_zoo))
-    model = build(cls, arch, out_indices=(1, 3)).eval()
+@pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
+def test_out_indices_subset(factory) -> None:
+    model = build(factory, out_indices=(1, 3)).eval()
     outs = model(torch.randn(1, 3, 64, 64))
     assert len(outs) == 2 and [o.shape[1] for o in outs] == model.out_channels
     assert model.strides == [model.stage_strides[1], model.stage_strides[3]]
@@ -118,9 +115,9 @@ def test_bad_arguments_give_clear_errors(cls) -> None:
             cls(arch=arch)
 
 
-@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
-def test_tiny_input_is_valid_or_clear_error(cls) -> None:
-    model = build(cls, next(iter(cls.arch_zoo))).eval()
+@pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
+def test_tiny_input_is_valid_or_clear_error(factory) -> None:
+    model = build(factory).eval()
     try:
         outs = model(torch.randn(1, 3, 16, 16))
     except ValueError as err:

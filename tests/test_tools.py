@@ -65,8 +65,20 @@ def test_mask_rcnn_train_resume_test(tmp_path) -> None:
     checkpoint = load_from_local(str(work / 'epoch_2.pth'))
     assert checkpoint['meta']['epoch'] == 2 and checkpoint['meta']['iter'] == 6
 
-    log = run_tool('test.py', config, str(work / 'epoch_2.pth'), *common, '--cfg-options', *options)
+    metrics_file = work / 'metrics.json'
+    log = run_tool(
+        'test.py',
+        config,
+        str(work / 'epoch_2.pth'),
+        *common,
+        '--out-metrics',
+        str(metrics_file),
+        '--cfg-options',
+        *options,
+    )
     assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
+    metrics = json.loads(metrics_file.read_text())
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0 and 'coco/segm_mAP' in metrics
 
 
 @pytest.mark.slow
@@ -96,8 +108,18 @@ def test_upernet_train_resume_test(tmp_path) -> None:
     assert (
         'resumed epoch: 0, iter: 2' in log and 'Iter(train) [4/4]' in log and 'Iter(train) [1/4]' not in log
     )
-    log = run_tool('test.py', config, str(work / 'iter_4.pth'), *common, '--cfg-options', *options)
+    log = run_tool(
+        'test.py',
+        config,
+        str(work / 'iter_4.pth'),
+        *common,
+        '--out-metrics',
+        str(work / 'metrics.json'),
+        '--cfg-options',
+        *options,
+    )
     assert 'mIoU' in log
+    assert 0.0 <= json.loads((work / 'metrics.json').read_text())['mIoU'] <= 100.0
 
 
 def test_missing_dataset_names_path_and_synthetic_command(tmp_path) -> None:

@@ -6,5 +6,15 @@ from .lit import LIT
 from .litv2 import LITv2
 from .sgformer import SGFormer
 from .spectformer import SpectFormer
+from .timm_pyramid import TimmPyramid
 
-__all__ = ['CBViT', 'CheckpointMismatchError', 'LIT', 'LITv2', 'PyramidBackbone', 'SGFormer', 'SpectFormer']
+__all__ = [
+    'CBViT',
+    'CheckpointMismatchError',
+    'LIT',
+    'LITv2',
+    'PyramidBackbone',
+    'SGFormer',
+    'SpectFormer',
+    'TimmPyramid',
+]

@@ -1,0 +1,6 @@
+# Mask R-CNN + FPN with PVT-Small (mmdet's PyramidVisionTransformer), as a baseline under the
+# protocol of ./litv2_s_fpn_1x_coco.py (only the backbone and the FPN's inputs differ).
+_base_ = ['./litv2_s_fpn_1x_coco.py', '../_base_/backbones/baselines.py']
+
+model = dict(backbone={{_base_.pvt_s}}, neck=dict(in_channels={{_base_.pvt_channels}}))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.baseline_custom_keys}}))

@@ -1,0 +1,10 @@
+# UperNet with SegFormer's MiT-B2 (mmseg's MixVisionTransformer) on ADE20K, 160k iterations, as a
+# baseline under the protocol of ./litv2_s_160k_ade20k.py (mmseg's Swin protocol).
+_base_ = ['./litv2_s_160k_ade20k.py', '../_base_/backbones/baselines.py']
+
+model = dict(
+    backbone={{_base_.mit_b2}},
+    decode_head=dict(in_channels={{_base_.pvt_channels}}),
+    auxiliary_head=dict(in_channels=320),
+)
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.baseline_custom_keys}}))
