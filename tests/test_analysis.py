@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -59,3 +60,59 @@ def test_get_flops_tool_writes_json(tmp_path) -> None:
     (result,) = json.loads(out.read_text())
     assert result['input_shape'] == [128, 128]
     assert 31 < result['params_m'] < 32 and 0 < result['backbone_gflops'] < result['gflops']
+
+
+def test_benchmark_reports_throughput_and_achieved_flops(tmp_path) -> None:
+    out = tmp_path / 'bench.jsonl'
+    args = ['--backbone', 'LITv2', '--shape', '64', '64', '--iters', '2', '--warmup', '1', '--json', str(out)]
+    tool = osp.join(REPO, 'tools/analysis/benchmark.py')
+    subprocess.run([sys.executable, tool, *args, '--train'], cwd=REPO, check=True, capture_output=True)
+    (result,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert result['name'] == 'LITv2-s' and result['mode'] == 'train' and result['compile'] is False
+    macs = count_macs(lambda: LITv2('s').eval()(torch.randn(1, 3, 64, 64)))
+    # a training step counts 3 forward passes of 2 FLOPs per multiply-add
+    expected = 6 * macs / result['s_per_iter'] / 1e12
+    assert abs(result['tflop_per_s'] - expected) <= 1e-4 + 0.01 * expected
+
+
+def fake_run(work_dir, gpus: int, seconds: list[float], memory_mb: int = 3072) -> None:
+    """A work dir as mmengine leaves it: dumped config, and a timestamped text log."""
+    run = work_dir / '20260101_000000'
+    run.mkdir(parents=True)
+    config = (
+        "model = dict(type='MaskRCNN')\ntrain_dataloader = dict(\n    batch_size=2,\n    num_workers=2)\n"
+    )
+    (work_dir / 'litv2_s_fpn_1x_coco.py').write_text(config)
+    lines = [f'    Distributed training: True\n    GPU number: {gpus}\n', config]
+    lines += [
+        f'12/01 00:00:0{i} - mmengine - INFO - Epoch(train) [1][{25 * (i + 1)}/100]  eta: 0:00:01  '
+        f'time: {t}  data_time: 0.0100  memory: {memory_mb}  loss: {3.0 - i}  loss_rpn_cls: 0.1000\n'
+        for i, t in enumerate(seconds)
+    ]
+    (run / '20260101_000000.log').write_text(''.join(lines))
+
+
+def test_train_speed_measures_runs_and_renders_scaling(tmp_path) -> None:
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
+    try:
+        import train_speed
+    finally:
+        sys.path.pop(0)
+    fake_run(tmp_path / 'one', 1, [9.0, 0.50, 0.52, 0.48])  # the first interval is warm-up
+    fake_run(tmp_path / 'four', 4, [9.0, 0.55, 0.55, 0.60])
+    cwd = os.getcwd()
+    try:
+        os.chdir(REPO)  # the configs/ folder names the config
+        one, four = train_speed.measure(str(tmp_path / 'one')), train_speed.measure(str(tmp_path / 'four'))
+    finally:
+        os.chdir(cwd)
+    assert one['config'] == 'configs/mask_rcnn/litv2_s_fpn_1x_coco.py'
+    assert (one['gpus'], one['s_per_iter'], one['img_per_s']) == (1, 0.5, 4.0)
+    assert (four['gpus'], four['s_per_iter'], four['img_per_s'], four['max_mem_gib']) == (4, 0.55, 14.5, 3.0)
+    assert (four['loss_first'], four['loss_last']) == (3.0, 0.0)
+    log = tmp_path / 'four' / '20260101_000000' / '20260101_000000.log'
+    assert train_speed.measure(str(log), config='c.py')['s_per_iter'] == 0.55
+    table = train_speed.render([one, four])
+    assert '| litv2_s_fpn_1x_coco.py | 4 | 2 | 0.550 | 14.5 | 91% |' in table
+    # 1x: 87,960 iterations at 0.55 s on 8 GPUs = 13.4 h; on 4 GPUs twice the iterations
+    assert '| litv2_s_fpn_1x_coco.py | 1x (12 epochs) | 87,960 | 13.4 h | 26.9 h | 53.8 h |' in table

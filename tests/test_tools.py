@@ -53,8 +53,11 @@ def test_mask_rcnn_train_resume_test(tmp_path) -> None:
         *FAST_DATA,
     ]
     common = ['--work-dir', str(work), '--data-root', str(data)]
-    log = run_tool('train.py', config, *common, '--cfg-options', 'train_cfg.max_epochs=1', *options)
+    log = run_tool(
+        'train.py', config, *common, '--auto-scale-lr', '--cfg-options', 'train_cfg.max_epochs=1', *options
+    )
     assert 'Epoch(train) [1][3/3]' in log and 'loss_mask' in log
+    assert 'current batch size is 2. Scaling the original LR by 0.125' in log  # base batch 16
     assert (work / 'epoch_1.pth').is_file()
 
     log = run_tool(

@@ -26,7 +26,9 @@ def parse_args() -> argparse.Namespace:
     add_common_args(parser)
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--show-dir', help='write images with the predictions drawn into this folder')
-    parser.add_argument('--out-metrics', help='also write the metrics to this JSON file (e.g. to compare runs)')
+    parser.add_argument(
+        '--out-metrics', help='also write the metrics to this JSON file (e.g. to compare runs)'
+    )
     return parser.parse_args()
 
 

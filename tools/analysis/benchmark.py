@@ -5,12 +5,15 @@ loading excluded) on random images of ``--shape``, padded like its data
 preprocessor pads. A backbone (``--backbone LITv2 --arch s``) is timed alone,
 forward only or, with ``--train``, forward + backward + optimizer step.
 Timings use CUDA events after warm-up; run several configs in one call to
-compare them in the same process.
+compare them in the same process. Each result also gives the achieved TFLOP/s (the
+FLOPs counted as ``get_flops.py`` counts them, x3 for a training step), and with
+``--compile`` every model is timed eagerly and again through ``torch.compile``.
 
 Examples:
     python tools/analysis/benchmark.py configs/mask_rcnn/litv2_s_fpn_1x_coco.py \
         mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py --shape 800 1333
     python tools/analysis/benchmark.py --backbone LITv2 --arch s --shape 224 224 --batch-size 256 --dtype bf16
+    python tools/analysis/benchmark.py --backbone LITv2 --shape 224 224 --batch-size 128 --train --compile
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from functools import partial
 import torch
 from mmengine.registry import MODELS
 
-from vitdense.utils.analysis import build_model, dummy_batch
+from vitdense.utils.analysis import build_model, count_macs, dummy_batch
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -51,8 +54,13 @@ def timed(step: Callable[[], object], iters: int, warmup: int, device: str) -> f
     return (time.perf_counter() - begin) / iters
 
 
-def benchmark(name: str, step: Callable[[], object], args: argparse.Namespace, device: str) -> dict:
-    """Time ``step`` and report img/s, s/iter and peak memory."""
+def benchmark(
+    name: str, step: Callable[[], object], args: argparse.Namespace, device: str, macs: int, compiled: bool
+) -> dict:
+    """Time ``step`` and report img/s, s/iter, achieved TFLOP/s and peak memory.
+
+    ``macs`` are the multiply-adds of one forward of the batch; a training step counts 3x.
+    """
     autocast = (
         torch.autocast(device_type=device, dtype=DTYPES[args.dtype]) if DTYPES[args.dtype] else nullcontext()
     )
@@ -66,8 +74,10 @@ def benchmark(name: str, step: Callable[[], object], args: argparse.Namespace, d
         dtype=args.dtype,
         shape=list(args.shape),
         batch_size=args.batch_size,
+        compile=compiled,
         s_per_iter=round(seconds, 5),
         img_per_s=round(args.batch_size / seconds, 2),
+        tflop_per_s=round(2 * macs * (3 if args.train else 1) / seconds / 1e12, 4),
         peak_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == 'cuda' else None,
         device=torch.cuda.get_device_name() if device == 'cuda' else 'cpu',
         date=datetime.date.today().isoformat(),
@@ -109,17 +119,23 @@ def main() -> None:
     parser.add_argument('--train', action='store_true', help='backbone only: forward + backward + AdamW step')
     parser.add_argument('--iters', type=int, default=50)
     parser.add_argument('--warmup', type=int, default=10)
+    parser.add_argument('--compile', action='store_true', help='also time each model through torch.compile')
     parser.add_argument('--json', help='append the results to this JSON-lines file')
     args = parser.parse_args()
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     torch.backends.cudnn.benchmark = True
     results = []
 
+    modes = [False, True] if args.compile else [False]
     if args.backbone:
         model = MODELS.build(dict(type=args.backbone, arch=args.arch)).to(device)
         x = torch.randn(args.batch_size, 3, *args.shape, device=device)
-        step = backbone_step(model, x, args.train, args.dtype)
-        results.append(benchmark(f'{args.backbone}-{args.arch}', step, args, device))
+        macs = count_macs(lambda: model.eval()(x))
+        for compiled in modes:
+            # a detector's heads run on data-dependent shapes: only backbones and necks are compiled
+            net = torch.compile(model) if compiled else model
+            step = backbone_step(net, x, args.train, args.dtype)
+            results.append(benchmark(f'{args.backbone}-{args.arch}', step, args, device, macs, compiled))
     elif args.train:
         parser.error('--train times a backbone; time detector training with tools/train.py logs')
     for config in args.config:
@@ -127,7 +143,13 @@ def main() -> None:
         model = model.to(device).eval()
         inputs, samples = dummy_batch(cfg, args.shape, args.batch_size, device)
         step = partial(torch.no_grad()(model), inputs, samples, mode='predict')
-        results.append(benchmark(config, step, args, device))
+        macs = count_macs(step)
+        for compiled in modes:
+            if compiled:
+                model.backbone = torch.compile(model.backbone)
+                if getattr(model, 'neck', None) is not None:
+                    model.neck = torch.compile(model.neck)
+            results.append(benchmark(config, step, args, device, macs, compiled))
     if args.json:
         with open(args.json, 'a') as f:
             for result in results:

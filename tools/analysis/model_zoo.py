@@ -1,13 +1,17 @@
-"""Generate ``docs/model_zoo.md`` from the configs: every config with its params and FLOPs.
+"""Generate ``docs/model_zoo.md`` and ``model-index.yml`` from the configs.
 
-The figures come from the same code as ``tools/analysis/get_flops.py`` (detection at
-800x1280, segmentation at 512x512). Results are cached in a JSON file keyed by each
-config's resolved text, so a re-run only measures configs that changed. Inference
-speed measured on a GPU with ``tools/analysis/benchmark.py --json`` can be merged in
-with ``--bench``.
+Every config gets its params and FLOPs, from the same code as
+``tools/analysis/get_flops.py`` (detection at 800x1280, segmentation at 512x512),
+cached in a JSON file keyed by each config's resolved text so that a re-run only
+measures configs that changed. Measurements made on a GPU are merged in: inference
+img/s from ``tools/analysis/benchmark.py --json`` (``--bench``) and training s/iter and
+memory from ``tools/analysis/train_speed.py --json`` (``--train``), each with its GPU
+and date. Results the upstream projects publish come from ``docs/upstream_results.yml``
+and are labelled as upstream's.
 
 Example:
-    python tools/analysis/model_zoo.py --bench work_dirs/bench.jsonl
+    python tools/analysis/model_zoo.py --bench docs/measurements/*_h200*.jsonl \
+        --train docs/measurements/*_scaling.jsonl
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import argparse
 import datetime
 import glob
 import hashlib
+import importlib
 import json
 import os.path as osp
+import re
 
 import torch
+import yaml
 
 from vitdense.utils.analysis import measure_complexity
 from vitdense.utils.launch import load_config
@@ -44,14 +51,79 @@ def measure(path: str) -> dict:
     )
 
 
+def read_jsonl(paths: list[str]) -> list[dict]:
+    """Every record of some JSON-lines files."""
+    return [json.loads(line) for path in paths for line in open(path) if line.strip()]
+
+
+def published_cell(result: dict | None) -> str:
+    """Upstream's published metrics, e.g. ``44.9 / 40.8`` (box / mask AP) or ``44.3`` (mIoU)."""
+    if not result:
+        return ''
+    metrics = [result[k] for k in ('box_ap', 'mask_ap', 'miou') if k in result]
+    return ' / '.join(f'{m:.1f}' for m in metrics)
+
+
+def paper(backbone_type: str) -> dict | None:
+    """Title and URL of the paper cited by a vitdense backbone module's docstring."""
+    module = importlib.import_module('vitdense.models.backbones')
+    cls = getattr(module, backbone_type, None)
+    doc = importlib.import_module(cls.__module__).__doc__ if cls is not None else ''
+    match = re.search(r'"(.+?)"[^"]*?(https://arxiv\.org/abs/[\d.]+)', ' '.join((doc or '').split()))
+    return dict(Title=match.group(1).rstrip('.'), URL=match.group(2)) if match else None
+
+
+def model_index(rows: dict[str, dict], published: dict[str, dict], train: dict[str, dict]) -> dict:
+    """An OpenMMLab-style model index: one collection per backbone family, one model per config."""
+    collections: dict[str, dict] = {}
+    models = []
+    for path, row in rows.items():
+        task = path.split('/')[1]
+        family, _, name = row['backbone'].partition('-')
+        if family == 'TimmPyramid':  # one collection per timm architecture
+            family = f'{name} (timm)'
+        collection = collections.setdefault(family, dict(Name=family, Metadata=dict(Backbone=family)))
+        if family in ('LITv2', 'LIT', 'SpectFormer', 'SGFormer', 'CBViT') and 'Paper' not in collection:
+            found = paper(family)
+            if found:
+                collection['Paper'] = found
+        metadata = {
+            'Training Data': 'COCO' if task in ('mask_rcnn', 'retinanet') else 'ADE20K',
+            'Parameters': f'{row["params_m"]:.1f}M',
+            'FLOPs': f'{row["gflops"]:.0f}G',
+            'FLOPs input': 'x'.join(map(str, row['shape'])),
+            'Backbone': row['backbone'],
+            'Schedule': row['schedule'],
+        }
+        if path in train:
+            metadata['Training Memory (GB)'] = train[path]['max_mem_gib']
+        if path in published:
+            metadata['Upstream published (not measured here)'] = dict(published[path])
+        models.append(
+            dict(
+                Name=f'{task}_{osp.splitext(osp.basename(path))[0]}',
+                **{'In Collection': family},
+                Config=path,
+                Task={'mask_rcnn': 'Instance Segmentation', 'retinanet': 'Object Detection'}.get(
+                    task, 'Semantic Segmentation'
+                ),
+                Metadata=metadata,
+            )
+        )
+    return dict(Collections=list(collections.values()), Models=models)
+
+
 def main() -> None:
-    """Measure what is not cached and write the Markdown table."""
+    """Measure what is not cached; write the Markdown tables and the model index."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('--out', default='docs/model_zoo.md')
     parser.add_argument('--cache', default='docs/model_zoo.json')
+    parser.add_argument('--index', default='model-index.yml')
+    parser.add_argument('--published', default='docs/upstream_results.yml')
     parser.add_argument('--bench', nargs='*', default=[], help='benchmark.py --json outputs to merge')
+    parser.add_argument('--train', nargs='*', default=[], help='train_speed.py --json outputs to merge')
     args = parser.parse_args()
 
     cache = json.load(open(args.cache)) if osp.isfile(args.cache) else {}
@@ -67,12 +139,18 @@ def main() -> None:
     with open(args.cache, 'w') as f:
         json.dump(cache, f, indent=1, sort_keys=True)
 
+    published = yaml.safe_load(open(args.published)) or {}
+    unknown = sorted(set(published) - set(rows))
+    if unknown:
+        raise KeyError(f'{args.published} names configs that do not exist: {unknown}')
     speed: dict[str, dict] = {}
-    for bench in args.bench:
-        with open(bench) as f:
-            for line in f:
-                result = json.loads(line)
-                speed.setdefault(result['name'], {})[result['dtype']] = result
+    for result in read_jsonl(args.bench):
+        if result.get('mode', 'inference') == 'inference' and result.get('batch_size', 1) == 1:
+            speed.setdefault(result['name'], {})[result['dtype']] = result
+    # training: the run on the most GPUs of each config (memory per GPU does not depend on it)
+    train: dict[str, dict] = {}
+    for result in sorted(read_jsonl(args.train), key=lambda r: r['gpus']):
+        train[result['config']] = result
 
     lines = [
         '# Model zoo',
@@ -81,39 +159,40 @@ def main() -> None:
         '(multiply-adds, the convention of the published figures) are measured by the project with',
         f'torch {torch.__version__.split("+")[0]}, detection at 800x1280 and segmentation at 512x512;',
         'a two-stage detector is counted with 1000 box and 100 mask RoIs. FFTs are not counted.',
+        'Inference img/s: `tools/analysis/benchmark.py` at 800x1333 (segmentation: 512x512), batch 1.',
+        'Training: `tools/analysis/train_speed.py` on AMP runs of the config (2 images per GPU) on the',
+        'synthetic sets of `tools/misc/make_synthetic_data.py`: s/iter and peak memory per GPU.',
+        '**Published (upstream)** columns are the figures the upstream project reports for the same',
+        f'protocol (`{args.published}`), not results of vitdense: AP box / mask, or mIoU.',
     ]
-    if speed:
-        lines.append('Inference img/s: `tools/analysis/benchmark.py` at 800x1333, batch 1, on the GPU named.')
     for task, title in TASKS.items():
         lines += ['', f'## {title}', '']
-        header = '| config | backbone | schedule | params (M) | FLOPs (G) |'
-        rule = '|---|---|---|---:|---:|'
-        if speed:
-            header += ' img/s fp32 | img/s fp16 | GPU, date |'
-            rule += '---:|---:|---|'
-        lines += [header, rule]
+        lines += [
+            '| config | backbone | schedule | params (M) | FLOPs (G) | img/s fp32 | img/s fp16 '
+            '| train s/iter | train mem/GPU (GiB) | GPU, date | published (upstream) |',
+            '|---|---|---|---:|---:|---:|---:|---:|---:|---|---|',
+        ]
         for path, row in rows.items():
             if not path.startswith(f'configs/{task}/'):
                 continue
-            line = (
+            measured = speed.get(path, {})
+            fp32, fp16 = measured.get('fp32', {}), measured.get('fp16', {})
+            trained = train.get(path, {})
+            where = {f'{r["device"]} {r["date"]}' for r in (fp32, fp16, trained) if r.get('device')}
+            lines.append(
                 f'| [{osp.basename(path)}](../{path}) | {row["backbone"]} | {row["schedule"]} '
-                f'| {row["params_m"]:.1f} | {row["gflops"]:.0f} |'
+                f'| {row["params_m"]:.1f} | {row["gflops"]:.0f} | {fp32.get("img_per_s", "")} '
+                f'| {fp16.get("img_per_s", "")} | {trained.get("s_per_iter", "")} '
+                f'| {trained.get("max_mem_gib", "")} '
+                f'| {", ".join(sorted(where))} | {published_cell(published.get(path))} |'
             )
-            if speed:
-                measured = speed.get(path, {})
-                fp32, fp16 = measured.get('fp32', {}), measured.get('fp16', {})
-                device = (fp32 or fp16).get('device', '')
-                date = (fp32 or fp16).get('date', '')
-                line += (
-                    f' {fp32.get("img_per_s", "")} | {fp16.get("img_per_s", "")} | {device} {date} |'
-                    if measured
-                    else ' | | |'
-                )
-            lines.append(line)
     lines += ['', f'_Generated {datetime.date.today().isoformat()}._', '']
     with open(args.out, 'w') as f:
         f.write('\n'.join(lines))
-    print(f'wrote {args.out} ({len(rows)} configs)')
+    with open(args.index, 'w') as f:
+        f.write('# Generated by tools/analysis/model_zoo.py; do not edit by hand.\n')
+        yaml.safe_dump(model_index(rows, published, train), f, sort_keys=False, allow_unicode=True)
+    print(f'wrote {args.out} and {args.index} ({len(rows)} configs)')
 
 
 if __name__ == '__main__':

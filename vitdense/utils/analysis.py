@@ -139,7 +139,7 @@ def measure_complexity(
 
     Returns:
         ``input_shape`` (after padding), ``params_m``, ``gflops``, ``backbone_params_m``,
-        ``backbone_gflops`` and ``backbone`` (``type-arch``).
+        ``backbone_gflops`` and ``backbone`` (``type-arch``, or ``TimmPyramid-model_name``).
     """
     cfg = load_config(config) if isinstance(config, str) else config
     shape = shape or ((800, 1280) if task_scope(cfg) == 'mmdet' else (512, 512))
@@ -148,7 +148,7 @@ def measure_complexity(
     inputs, samples = dummy_batch(cfg, shape)
     backbone = cfg.model.backbone
     return dict(
-        backbone=f'{backbone.type}-{backbone.get("arch", "")}'.rstrip('-'),
+        backbone=f'{backbone.type}-{backbone.get("arch") or backbone.get("model_name") or ""}'.rstrip('-'),
         input_shape=list(padded_shape(cfg, shape)),
         params_m=round(params_in_millions(model), 2),
         gflops=round(count_macs(complexity_forward(model, inputs, samples)) / 1e9, 1),

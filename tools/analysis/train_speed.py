@@ -1,0 +1,195 @@
+"""Training speed from mmengine work dirs: s/iter, img/s, memory and loss per run; scaling tables.
+
+Reads mmengine's text log of each run (a work dir's newest run that trained, or a captured
+``dist_train.sh`` output with ``--config``): GPU count, images per GPU, and per logged
+interval the time, memory and loss; skips the first interval (warm-up) and takes the
+median time of the rest.
+``--json`` appends one record per run; ``--update`` rewrites the generated tables of a
+Markdown file (between ``<!-- train_speed:begin -->`` and ``<!-- train_speed:end -->``)
+from every record in the given JSON-lines files: parallel efficiency against the 1-GPU run
+of the same config, and the wall time of each published schedule at the measured s/iter.
+
+Examples:
+    python tools/analysis/train_speed.py work_dirs/det_1gpu work_dirs/det_4gpu --json scaling.jsonl
+    python tools/analysis/train_speed.py train_4gpu.log --config configs/upernet/litv2_s_160k_ade20k.py
+    python tools/analysis/train_speed.py --update docs/reproduce.md \
+        --records docs/measurements/*scaling*.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import os.path as osp
+import re
+import statistics
+
+from mmengine.config import Config
+
+from vitdense.utils.launch import load_config
+
+BEGIN, END = '<!-- train_speed:begin -->', '<!-- train_speed:end -->'
+#: Iterations of the published schedules at 16 images per iteration: COCO train2017 keeps
+#: 117,266 annotated images (7,330 iterations per epoch); ADE20K schedules count iterations.
+SCHEDULES = {
+    'mask_rcnn': {'1x (12 epochs)': 12 * 7330, '3x (36 epochs)': 36 * 7330},
+    'retinanet': {'1x (12 epochs)': 12 * 7330, '3x (36 epochs)': 36 * 7330},
+    'upernet': {'40k': 40_000, '160k': 160_000},
+    'sem_fpn': {'40k': 40_000, '80k': 80_000},
+}
+
+
+TRAIN_LINE = re.compile(r'(?:Epoch|Iter)\(train\).*?\btime: ([\d.]+).*?\bmemory: (\d+)\s+loss: ([\d.]+)')
+
+
+def parse_log(text: str) -> dict:
+    """GPU count, images per GPU and the logged training intervals of an mmengine text log."""
+    match = re.search(r'GPU number: (\d+)', text)
+    batch = re.search(r'^train_dataloader = dict\(.*?batch_size=(\d+)', text, re.S | re.M)
+    intervals = [tuple(map(float, m.groups())) for m in TRAIN_LINE.finditer(text)]
+    return dict(
+        gpus=int(match.group(1)) if match else 1,
+        batch=int(batch.group(1)) if batch else None,
+        intervals=intervals,  # (s/iter, memory MB, loss)
+    )
+
+
+def resolve_config(work_dir: str) -> str:
+    """The config a work dir was trained from: mmengine dumps it there under its file name."""
+    dumped = glob.glob(osp.join(work_dir, '*.py'))
+    if len(dumped) != 1:
+        raise FileNotFoundError(f'{work_dir}: expected the one config mmengine dumps there, found {dumped}')
+    cfg = Config.fromfile(dumped[0], import_custom_modules=False)
+    # only the file name is kept (mask_rcnn/ and retinanet/ share names): match the model too
+    configs = [
+        path
+        for path in glob.glob(osp.join('configs', '**', osp.basename(dumped[0])), recursive=True)
+        if model_signature(load_config(path)) == model_signature(cfg)
+    ]
+    return configs[0] if len(configs) == 1 else osp.basename(dumped[0])
+
+
+def model_signature(cfg: Config) -> tuple[str, str | None]:
+    """Model type and decode head type: tells apart configs that share a file name."""
+    return cfg.model.type, cfg.model.get('decode_head', {}).get('type')
+
+
+def measure(path: str, config: str | None = None) -> dict:
+    """One training run's speed, memory and loss, from its work dir or its text log.
+
+    Args:
+        path: A work dir (its newest run that trained is read) or an mmengine log file
+            (e.g. the captured output of ``tools/dist_train.sh``).
+        config: The config trained; found from the work dir when not given.
+    """
+    if osp.isdir(path):
+        logs = sorted(glob.glob(osp.join(path, '2*', '2*.log')), reverse=True)
+        parsed = next((p for p in map(lambda f: parse_log(open(f).read()), logs) if p['intervals']), None)
+        config = config or resolve_config(path)
+    else:
+        parsed = parse_log(open(path).read())
+    if config is None:
+        raise ValueError(f'{path}: pass --config for a log file')
+    if not parsed or len(parsed['intervals']) < 3:
+        raise ValueError(f'{path}: fewer than 3 logged training intervals')
+    if parsed['batch'] is None:
+        raise ValueError(f'{path}: no train_dataloader batch_size in the logged config')
+    times, memory, loss = zip(*parsed['intervals'], strict=True)
+    s_per_iter = statistics.median(times[1:])  # the first interval includes the warm-up
+    return dict(
+        config=config,
+        source=path,
+        gpus=parsed['gpus'],
+        batch_per_gpu=parsed['batch'],
+        logged_intervals=len(times),
+        s_per_iter=round(s_per_iter, 4),
+        img_per_s=round(parsed['gpus'] * parsed['batch'] / s_per_iter, 1),
+        max_mem_gib=round(max(memory) / 1024, 2),
+        loss_first=round(loss[0], 4),
+        loss_last=round(loss[-1], 4),
+    )
+
+
+def hours(seconds: float) -> str:
+    """``12.3 h`` or ``45 min``."""
+    return f'{seconds / 3600:.1f} h' if seconds >= 3600 else f'{seconds / 60:.0f} min'
+
+
+def render(records: list[dict]) -> str:
+    """The scaling and wall-time tables of ``records`` (one config may have runs on several GPU counts)."""
+    lines = [
+        '| config | GPUs | images/GPU | s/iter | img/s | parallel efficiency | max memory/GPU (GiB) '
+        '| loss first → last | device, date |',
+        '|---|---:|---:|---:|---:|---:|---:|---|---|',
+    ]
+    by_config: dict[str, dict[int, dict]] = {}
+    for r in records:
+        by_config.setdefault(r['config'], {})[r['gpus']] = r
+    for config, runs in by_config.items():
+        base = runs.get(1)
+        for gpus in sorted(runs):
+            r = runs[gpus]
+            eff = f'{r["img_per_s"] / (gpus * base["img_per_s"]):.0%}' if base else ''
+            lines.append(
+                f'| {osp.basename(config)} | {gpus} | {r["batch_per_gpu"]} | {r["s_per_iter"]:.3f} '
+                f'| {r["img_per_s"]:.1f} '
+                f'| {eff} | {r["max_mem_gib"]:.1f} | {r["loss_first"]:.2f} → {r["loss_last"]:.2f} '
+                f'| {r.get("device", "")} {r.get("date", "")} |'
+            )
+    lines += [
+        '',
+        'Expected wall time of the full schedules (batch 16: 8 GPUs x 2 images, or fewer GPUs with',
+        'more iterations at the same s/iter), from the largest measured GPU count. Evaluation',
+        'and data loading of the real sets are not included.',
+        '',
+        '| config | schedule | iterations at batch 16 | 8 GPUs | 4 GPUs | 2 GPUs |',
+        '|---|---|---:|---:|---:|---:|',
+    ]
+    for config, runs in by_config.items():
+        task = config.split('/')[1] if config.startswith('configs/') else ''
+        r = runs[max(runs)]
+        for schedule, iters in SCHEDULES.get(task, {}).items():
+            cells = [hours(iters * 8 / gpus * r['s_per_iter']) for gpus in (8, 4, 2)]
+            lines.append(f'| {osp.basename(config)} | {schedule} | {iters:,} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def main() -> None:
+    """Measure work dirs and/or regenerate the tables of a Markdown file."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('runs', nargs='*', help='work dirs or text logs of finished training runs')
+    parser.add_argument('--config', help='the config the runs trained (found from a work dir if not given)')
+    parser.add_argument('--json', help='append one JSON line per run here')
+    parser.add_argument('--device', default='', help='GPU name recorded with the runs, e.g. "NVIDIA H200"')
+    parser.add_argument('--records', nargs='*', default=[], help='JSON-lines files to render')
+    parser.add_argument('--update', help='Markdown file whose generated tables are rewritten')
+    args = parser.parse_args()
+
+    today = datetime.date.today().isoformat()
+    for run in args.runs:
+        record = dict(measure(run, args.config), device=args.device, date=today)
+        print(json.dumps(record))
+        if args.json:
+            with open(args.json, 'a') as f:
+                f.write(json.dumps(record) + '\n')
+    if args.update:
+        records = [json.loads(line) for path in args.records for line in open(path) if line.strip()]
+        text = open(args.update).read()
+        if BEGIN not in text or END not in text:
+            raise ValueError(f'{args.update} has no {BEGIN} ... {END} section to rewrite')
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        sources = ', '.join(f'`{p}`' for p in args.records)
+        note = f'_Generated by `tools/analysis/train_speed.py` from {sources}._'
+        table = f'{BEGIN}\n{note}\n\n{render(records)}\n{END}'
+        with open(args.update, 'w') as f:
+            f.write(head + table + tail)
+        print(f'updated {args.update} from {len(records)} runs')
+
+
+if __name__ == '__main__':
+    main()
