@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import os.path as osp
@@ -116,3 +117,52 @@ def test_train_speed_measures_runs_and_renders_scaling(tmp_path) -> None:
     assert '| litv2_s_fpn_1x_coco.py | 4 | 2 | 0.550 | 14.5 | 91% |' in table
     # 1x: 87,960 iterations at 0.55 s on 8 GPUs = 13.4 h; on 4 GPUs twice the iterations
     assert '| litv2_s_fpn_1x_coco.py | 1x (12 epochs) | 87,960 | 13.4 h | 26.9 h | 53.8 h |' in table
+
+
+def test_model_index_lists_configs_and_labels_upstream_results() -> None:
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
+    try:
+        import model_zoo
+    finally:
+        sys.path.pop(0)
+    rows = {
+        'configs/mask_rcnn/litv2_s_fpn_1x_coco.py': dict(
+            backbone='LITv2-s', schedule='1x', shape=[800, 1280], params_m=47.4, gflops=264.0
+        ),
+        'configs/upernet/xcit_s12_160k_ade20k.py': dict(
+            backbone='TimmPyramid-xcit_small_12_p16_224',
+            schedule='160k',
+            shape=[512, 512],
+            params_m=42.0,
+            gflops=149.4,
+        ),
+    }
+    published = {
+        'configs/mask_rcnn/litv2_s_fpn_1x_coco.py': dict(
+            source='ziplab/LITv2 README', box_ap=44.9, mask_ap=40.8
+        )
+    }
+    index = model_zoo.model_index(
+        rows, published, {'configs/upernet/xcit_s12_160k_ade20k.py': dict(max_mem_gib=2.8)}
+    )
+    litv2, xcit = index['Models']
+    assert litv2['Name'] == 'mask_rcnn_litv2_s_fpn_1x_coco' and litv2['In Collection'] == 'LITv2'
+    assert litv2['Metadata']['Upstream published (not measured here)']['box_ap'] == 44.9
+    assert xcit['In Collection'] == 'xcit_small_12_p16_224 (timm)' and xcit['Task'] == 'Semantic Segmentation'
+    assert xcit['Metadata']['Training Memory (GB)'] == 2.8
+    collections = {c['Name']: c for c in index['Collections']}
+    assert collections['LITv2']['Paper']['URL'] == 'https://arxiv.org/abs/2205.13213'
+    assert model_zoo.published_cell(published['configs/mask_rcnn/litv2_s_fpn_1x_coco.py']) == '44.9 / 40.8'
+
+
+def test_committed_model_index_covers_every_config() -> None:
+    import yaml
+
+    index = yaml.safe_load(open(osp.join(REPO, 'model-index.yml')))
+    listed = {m['Config'] for m in index['Models']}
+    configs = {
+        osp.relpath(p, REPO)
+        for task in ('mask_rcnn', 'retinanet', 'sem_fpn', 'upernet')
+        for p in glob.glob(osp.join(REPO, 'configs', task, '*.py'))
+    }
+    assert listed == configs, 'run tools/analysis/model_zoo.py after adding or removing configs'

@@ -126,3 +126,13 @@ def test_litv2_context_broadcast_switch() -> None:
     cbs.load_converted(state)  # CBS scales are new keys, not an error
     with pytest.raises(ValueError, match='cb must be'):
         LITv2('s', cb='on')
+
+
+def test_headless_self_supervised_checkpoint_loads() -> None:
+    """DINO / MAE ViT-S releases hold no classifier (docs/baselines.md says they load)."""
+    state = {
+        k: v for k, v in timm.create_model('vit_small_patch16_224').state_dict().items() if 'head.' not in k
+    }
+    model = CBViT('s')
+    model.load_converted(state, source='headless ViT-S')
+    torch.testing.assert_close(model.blocks[0].attn.qkv.weight, state['blocks.0.attn.qkv.weight'])

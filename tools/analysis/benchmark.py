@@ -56,7 +56,7 @@ def timed(step: Callable[[], object], iters: int, warmup: int, device: str) -> f
 
 def benchmark(
     name: str, step: Callable[[], object], args: argparse.Namespace, device: str, macs: int, compiled: bool
-) -> dict:
+) -> None:
     """Time ``step`` and report img/s, s/iter, achieved TFLOP/s and peak memory.
 
     ``macs`` are the multiply-adds of one forward of the batch; a training step counts 3x.
@@ -83,7 +83,9 @@ def benchmark(
         date=datetime.date.today().isoformat(),
     )
     print(json.dumps(result), flush=True)
-    return result
+    if args.json:  # appended at once: a later model that fails does not lose this one
+        with open(args.json, 'a') as f:
+            f.write(json.dumps(result) + '\n')
 
 
 def backbone_step(model: torch.nn.Module, x: torch.Tensor, train: bool, dtype: str) -> Callable[[], object]:
@@ -124,7 +126,6 @@ def main() -> None:
     args = parser.parse_args()
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     torch.backends.cudnn.benchmark = True
-    results = []
 
     modes = [False, True] if args.compile else [False]
     if args.backbone:
@@ -135,7 +136,7 @@ def main() -> None:
             # a detector's heads run on data-dependent shapes: only backbones and necks are compiled
             net = torch.compile(model) if compiled else model
             step = backbone_step(net, x, args.train, args.dtype)
-            results.append(benchmark(f'{args.backbone}-{args.arch}', step, args, device, macs, compiled))
+            benchmark(f'{args.backbone}-{args.arch}', step, args, device, macs, compiled)
     elif args.train:
         parser.error('--train times a backbone; time detector training with tools/train.py logs')
     for config in args.config:
@@ -149,11 +150,7 @@ def main() -> None:
                 model.backbone = torch.compile(model.backbone)
                 if getattr(model, 'neck', None) is not None:
                     model.neck = torch.compile(model.neck)
-            results.append(benchmark(config, step, args, device, macs, compiled))
-    if args.json:
-        with open(args.json, 'a') as f:
-            for result in results:
-                f.write(json.dumps(result) + '\n')
+            benchmark(config, step, args, device, macs, compiled)
 
 
 if __name__ == '__main__':

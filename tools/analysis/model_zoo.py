@@ -10,8 +10,11 @@ and date. Results the upstream projects publish come from ``docs/upstream_result
 and are labelled as upstream's.
 
 Example:
-    python tools/analysis/model_zoo.py --bench docs/measurements/*_h200*.jsonl \
-        --train docs/measurements/*_scaling.jsonl
+    python tools/analysis/model_zoo.py \
+        --bench docs/measurements/2026-11-21_h200.jsonl docs/measurements/2026-11-21_h200_b.jsonl \
+        docs/measurements/2026-11-21_h200_bench_c.jsonl \
+        --train docs/measurements/2026-11-21_h200x4_scaling.jsonl \
+        docs/measurements/2026-11-21_h200_train.jsonl
 """
 
 from __future__ import annotations
@@ -147,10 +150,8 @@ def main() -> None:
     for result in read_jsonl(args.bench):
         if result.get('mode', 'inference') == 'inference' and result.get('batch_size', 1) == 1:
             speed.setdefault(result['name'], {})[result['dtype']] = result
-    # training: the run on the most GPUs of each config (memory per GPU does not depend on it)
-    train: dict[str, dict] = {}
-    for result in sorted(read_jsonl(args.train), key=lambda r: r['gpus']):
-        train[result['config']] = result
+    # training: the last record given for each config (pass the files of one campaign last)
+    train = {result['config']: result for result in read_jsonl(args.train)}
 
     lines = [
         '# Model zoo',
@@ -160,8 +161,10 @@ def main() -> None:
         f'torch {torch.__version__.split("+")[0]}, detection at 800x1280 and segmentation at 512x512;',
         'a two-stage detector is counted with 1000 box and 100 mask RoIs. FFTs are not counted.',
         'Inference img/s: `tools/analysis/benchmark.py` at 800x1333 (segmentation: 512x512), batch 1.',
-        'Training: `tools/analysis/train_speed.py` on AMP runs of the config (2 images per GPU) on the',
-        'synthetic sets of `tools/misc/make_synthetic_data.py`: s/iter and peak memory per GPU.',
+        'Training: `tools/analysis/train_speed.py` on AMP runs of the config (2 images per GPU, random',
+        'initialisation) on the synthetic sets of `tools/misc/make_synthetic_data.py`: median s/iter',
+        'after the first logged interval, and peak memory per GPU (the last record given per config;',
+        'see the `--train` files for GPU count and length).',
         '**Published (upstream)** columns are the figures the upstream project reports for the same',
         f'protocol (`{args.published}`), not results of vitdense: AP box / mask, or mIoU.',
     ]

@@ -25,6 +25,7 @@ import json
 import os.path as osp
 import re
 import statistics
+import sys
 
 from mmengine.config import Config
 
@@ -170,8 +171,14 @@ def main() -> None:
     args = parser.parse_args()
 
     today = datetime.date.today().isoformat()
+    failed = []
     for run in args.runs:
-        record = dict(measure(run, args.config), device=args.device, date=today)
+        try:
+            record = dict(measure(run, args.config), device=args.device, date=today)
+        except (OSError, ValueError) as err:  # a run that crashed early: report it, measure the rest
+            print(f'skipped {run}: {err}', file=sys.stderr)
+            failed.append(run)
+            continue
         print(json.dumps(record))
         if args.json:
             with open(args.json, 'a') as f:
@@ -189,6 +196,8 @@ def main() -> None:
         with open(args.update, 'w') as f:
             f.write(head + table + tail)
         print(f'updated {args.update} from {len(records)} runs')
+    if failed:
+        sys.exit(f'{len(failed)} run(s) could not be measured: {failed}')
 
 
 if __name__ == '__main__':

@@ -117,6 +117,11 @@ class TimmPyramid(BaseModule):
                 f'built; pass model_kwargs=dict(dynamic_img_size=True) (ViT/DeiT) or '
                 f'dict(strict_img_size=False) (Swin)'
             )
+        if not getattr(reference, 'feature_info', None):
+            raise ValueError(
+                f'TimmPyramid: timm {timm.__version__} extracts no feature maps from {model_name} '
+                f'(no feature_info); upgrade timm (ConvMixer has them from timm 1.0.31)'
+            )
         reductions = [info['reduction'] for info in reference.feature_info]
         self.single_scale = len(set(reductions)) == 1
         if self.single_scale:
