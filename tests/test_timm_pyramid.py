@@ -7,6 +7,7 @@ import timm
 import torch
 from conftest import TIMM_PYRAMIDS
 from mmengine.registry import init_default_scope
+from timm.models import register_model
 
 from vitdense.models.backbones import CheckpointMismatchError, TimmPyramid
 
@@ -90,6 +91,17 @@ def test_clear_errors() -> None:
         TimmPyramid('resnet18', block_indices=(1, 2, 3, 4))
     with pytest.raises(ValueError, match='out_indices'):
         TimmPyramid('resnet18', out_indices=(4,))
+
+
+@register_model
+def vitdense_test_no_features(pretrained: bool = False, **kwargs) -> torch.nn.Module:
+    """A timm-registered model that declares no feature maps (as ConvMixer before timm 1.0.31)."""
+    return torch.nn.Conv2d(3, 8, 7, 7)
+
+
+def test_model_without_feature_maps_is_refused() -> None:
+    with pytest.raises(ValueError, match=r'extracts no feature maps .*upgrade timm'):
+        TimmPyramid('vitdense_test_no_features')
 
 
 def test_one_block_feeds_every_level() -> None:
