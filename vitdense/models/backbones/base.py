@@ -66,7 +66,39 @@ def _format_keys(keys: Sequence[str], limit: int = 40) -> str:
     return '\n  '.join(keys[:limit]) + more
 
 
-class PyramidBackbone(BaseModule):
+class StageFreezing(nn.Module):
+    """``frozen_stages`` and ``norm_eval`` for a backbone that names its modules per stage.
+
+    The backbone sets ``frozen_stages`` and ``norm_eval`` and implements
+    ``stage_modules(index)`` (``-1``: the stem).
+    """
+
+    frozen_stages: int
+    norm_eval: bool
+
+    def stage_modules(self, index: int) -> list[nn.Module]:
+        """Modules frozen with stage ``index`` (``-1``: the stem)."""
+        raise NotImplementedError
+
+    def _freeze_stages(self) -> None:
+        for index in range(-1, self.frozen_stages):
+            for module in self.stage_modules(index):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True) -> StageFreezing:
+        """Set train/eval mode; frozen stages (and, with ``norm_eval``, BatchNorms) stay in eval."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+
+class PyramidBackbone(StageFreezing, BaseModule):
     """Base class of the vitdense pyramid backbones.
 
     Subclasses set ``arch_zoo`` and ``arch_keys``, build their layers, and
@@ -190,23 +222,6 @@ class PyramidBackbone(BaseModule):
             return [self.patch_embed]
         norm = getattr(self, f'norm{index}', None)
         return [self.stages[index]] + ([norm] if norm is not None else [])
-
-    def _freeze_stages(self) -> None:
-        for index in range(-1, self.frozen_stages):
-            for module in self.stage_modules(index):
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
-
-    def train(self, mode: bool = True) -> PyramidBackbone:
-        """Set train/eval mode; frozen stages (and, with ``norm_eval``, BatchNorms) stay in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
 
     # ---------------------------------------------------------- output norms
     def add_out_norms(self, stages: Sequence[int], eps: float = 1e-5) -> None:

@@ -30,7 +30,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from ..necks.vit_pyramid import OUT_STRIDES, ViTPyramidNeck
-from .base import CheckpointMismatchError, _format_keys, extract_state_dict
+from .base import CheckpointMismatchError, StageFreezing, _format_keys, extract_state_dict
 
 #: Input sides are padded to a multiple of the deepest level's stride.
 PAD_MULTIPLE = 32
@@ -40,7 +40,7 @@ FIXED_SIZE_CLASSES = {'MultiScaleVit': "mmpretrain's MViT (type='mmpretrain.MViT
 
 
 @MODELS.register_module()
-class TimmPyramid(BaseModule):
+class TimmPyramid(StageFreezing, BaseModule):
     """A timm model as a 4-level NCHW pyramid (strides 4, 8, 16, 32).
 
     Args:
@@ -208,24 +208,10 @@ class TimmPyramid(BaseModule):
         return list(self.body.model.parameters(recurse=False)) if self.single_scale else []
 
     def _freeze_stages(self) -> None:
-        frozen = [m for i in range(-1, self.frozen_stages) for m in self.stage_modules(i)]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        super()._freeze_stages()
         if self.frozen_stages >= 0:
             for param in self._stem_parameters():
                 param.requires_grad = False
-
-    def train(self, mode: bool = True) -> TimmPyramid:
-        """Set train/eval mode; frozen stages (and, with ``norm_eval``, BatchNorms) stay in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
 
     def init_weights(self) -> None:
         """Initialise the pyramid neck and load ``pretrained``; the body otherwise keeps timm's init.
