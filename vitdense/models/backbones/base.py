@@ -66,6 +66,30 @@ def _format_keys(keys: Sequence[str], limit: int = 40) -> str:
     return '\n  '.join(keys[:limit]) + more
 
 
+def check_fit(
+    name: str,
+    source: str,
+    missing: Sequence[str],
+    unexpected: Sequence[str],
+    mismatched: Sequence[str],
+    hint: str = '',
+) -> None:
+    """Raise one error listing every missing, unexpected and wrong-shaped key, if there is any.
+
+    Raises:
+        CheckpointMismatchError: If any of the lists is not empty.
+    """
+    if not (missing or unexpected or mismatched):
+        return
+    parts = [f'{name}: checkpoint {source} does not fit the model.']
+    for title, keys in (('missing', missing), ('unexpected', unexpected), ('shape mismatch', mismatched)):
+        if keys:
+            parts.append(f'{title} ({len(keys)}):\n  {_format_keys(keys)}')
+    if mismatched and hint:
+        parts.append(hint)
+    raise CheckpointMismatchError('\n'.join(parts))
+
+
 class StageFreezing(nn.Module):
     """``frozen_stages`` and ``norm_eval`` for a backbone that names its modules per stage.
 
@@ -346,18 +370,9 @@ class PyramidBackbone(StageFreezing, BaseModule):
             for k, v in converted.items()
             if k in own and v.shape != own[k].shape
         ]
-        if missing or unexpected or mismatched:
-            parts = [f'{name}: checkpoint {source} does not fit the model.']
-            for title, keys in (
-                ('missing', missing),
-                ('unexpected', unexpected),
-                ('shape mismatch', mismatched),
-            ):
-                if keys:
-                    parts.append(f'{title} ({len(keys)}):\n  {_format_keys(keys)}')
-            if mismatched:
-                parts.append('(a checkpoint of another size? check `arch`)')
-            raise CheckpointMismatchError('\n'.join(parts))
+        check_fit(
+            name, source, missing, unexpected, mismatched, hint='(a checkpoint of another size? check `arch`)'
+        )
         self.load_state_dict(converted, strict=False)
         new = [k for k in own if k not in converted]
         logger = MMLogger.get_current_instance()

@@ -30,7 +30,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from ..necks.vit_pyramid import OUT_STRIDES, ViTPyramidNeck
-from .base import CheckpointMismatchError, StageFreezing, _format_keys, extract_state_dict
+from .base import StageFreezing, _format_keys, check_fit, extract_state_dict
 
 #: Input sides are padded to a multiple of the deepest level's stride.
 PAD_MULTIPLE = 32
@@ -289,16 +289,7 @@ class TimmPyramid(StageFreezing, BaseModule):
             for k, ref in names.items()
             if ref in state_dict and state_dict[ref].shape != own[k].shape
         ]
-        if missing or unexpected or mismatched:
-            parts = [f'TimmPyramid({self.model_name}): checkpoint {source} does not fit the model.']
-            for title, keys in (
-                ('missing', missing),
-                ('unexpected', unexpected),
-                ('shape mismatch', mismatched),
-            ):
-                if keys:
-                    parts.append(f'{title} ({len(keys)}):\n  {_format_keys(keys)}')
-            raise CheckpointMismatchError('\n'.join(parts))
+        check_fit(f'TimmPyramid({self.model_name})', source, missing, unexpected, mismatched)
         self.body.load_state_dict({k: state_dict[ref] for k, ref in names.items()})
         dropped = sorted(set(state_dict) - set(names.values()))
         logger.info(f'TimmPyramid({self.model_name}): loaded {len(names)} tensors from {source}')
