@@ -1,5 +1,5 @@
 # `make demo`: Mask R-CNN LITv2-S trained from scratch on the synthetic COCO-layout set
-# (tools/misc/make_synthetic_data.py), small enough for 2 CPU cores in under 10 minutes.
+# (tools/misc/make_synthetic_data.py), small enough to train on a CPU.
 # Only data and schedule differ from the real config it inherits.
 _base_ = '../mask_rcnn/litv2_s_fpn_1x_coco.py'
 

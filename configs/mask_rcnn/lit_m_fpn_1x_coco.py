@@ -1,7 +1,2 @@
 _base_ = './lit_s_fpn_1x_coco.py'
-model = dict(
-    backbone=dict(
-        arch='m',
-        init_cfg=dict(checkpoint='https://github.com/ziplab/LIT/releases/download/v1.0/lit_m.pth'),
-    )
-)
+model = dict(backbone={{_base_.lit_m}})

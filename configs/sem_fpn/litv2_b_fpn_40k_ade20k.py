@@ -1,9 +1,2 @@
 _base_ = './litv2_s_fpn_40k_ade20k.py'
-model = dict(
-    backbone=dict(
-        arch='b',
-        drop_path_rate=0.3,
-        init_cfg=dict(checkpoint='https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_b.pth'),
-    ),
-    neck=dict(in_channels=[128, 256, 512, 1024]),
-)
+model = dict(backbone={{_base_.litv2_b}}, neck=dict(in_channels={{_base_.litv2_b_channels}}))

@@ -1,5 +1,5 @@
 # The short (40k-iteration) Semantic FPN schedule.
-_base_ = './litv2_s_fpn_80k_ade20k.py'
-train_cfg = dict(max_iters=40000, val_interval=4000)
-param_scheduler = [dict(type='PolyLR', eta_min=1e-6, power=0.9, begin=0, end=40000, by_epoch=False)]
-default_hooks = dict(checkpoint=dict(interval=4000))
+_base_ = ['./litv2_s_fpn_80k_ade20k.py', '../_base_/schedules/ade20k_40k.py']
+train_cfg = {{_base_.sem_fpn_40k.train_cfg}}
+param_scheduler = {{_base_.sem_fpn_40k.param_scheduler}}
+default_hooks = {{_base_.sem_fpn_40k.default_hooks}}

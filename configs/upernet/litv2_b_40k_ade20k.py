@@ -1,10 +1,6 @@
 _base_ = './litv2_s_40k_ade20k.py'
 model = dict(
-    backbone=dict(
-        arch='b',
-        drop_path_rate=0.3,
-        init_cfg=dict(checkpoint='https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_b.pth'),
-    ),
-    decode_head=dict(in_channels=[128, 256, 512, 1024]),
+    backbone={{_base_.litv2_b}},
+    decode_head=dict(in_channels={{_base_.litv2_b_channels}}),
     auxiliary_head=dict(in_channels=512),
 )

@@ -18,3 +18,18 @@ cbvit_custom_keys = {
     'pos_embed': dict(decay_mult=0.0),
     'cls_token': dict(decay_mult=0.0),
 }
+# the pyramid then an FPN of 5 levels, for the detectors
+cbvit_s_det_neck = [vit_pyramid_s, dict(type='FPN', in_channels=[384] * 4, out_channels=256, num_outs=5)]
+# sizes Ti and B: what changes on the S backbone of a task config
+cbvit_ti = dict(
+    arch='ti',
+    init_cfg=dict(checkpoint='https://dl.fbaipublicfiles.com/deit/deit_tiny_patch16_224-a1311bcf.pth'),
+)
+cbvit_b = dict(
+    arch='b',
+    init_cfg=dict(checkpoint='https://dl.fbaipublicfiles.com/deit/deit_base_patch16_224-b5f2ef4d.pth'),
+)
+cbvit_b_det_neck = [
+    dict(vit_pyramid_s, in_channels=768),
+    dict(type='FPN', in_channels=[768] * 4, out_channels=256, num_outs=5),
+]

@@ -13,3 +13,13 @@ litv2_s = dict(
 )
 # upstream's segmentation port also normalises the stage-1 output
 litv2_s_seg = dict(litv2_s, first_out_norm=True)
+# sizes M and B: what changes on the S backbone of a task config, and the B stage channels
+litv2_m = dict(
+    arch='m', init_cfg=dict(checkpoint='https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_m.pth')
+)
+litv2_b = dict(
+    arch='b',
+    drop_path_rate=0.3,
+    init_cfg=dict(checkpoint='https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_b.pth'),
+)
+litv2_b_channels = [128, 256, 512, 1024]
