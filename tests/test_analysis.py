@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
+import types
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +78,14 @@ def test_benchmark_reports_throughput_and_achieved_flops(tmp_path) -> None:
     assert abs(result['tflop_per_s'] - expected) <= 1e-4 + 0.01 * expected
 
 
+def load_tool(name: str) -> types.ModuleType:
+    """A script of tools/analysis as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', 'analysis', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def fake_run(work_dir, gpus: int, seconds: list[float], memory_mb: int = 3072) -> None:
     """A work dir as mmengine leaves it: dumped config, and a timestamped text log."""
     run = work_dir / '20260101_000000'
@@ -94,11 +104,7 @@ def fake_run(work_dir, gpus: int, seconds: list[float], memory_mb: int = 3072) -
 
 
 def test_train_speed_measures_runs_and_renders_scaling(tmp_path) -> None:
-    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-    try:
-        import train_speed
-    finally:
-        sys.path.pop(0)
+    train_speed = load_tool('train_speed')
     fake_run(tmp_path / 'one', 1, [9.0, 0.50, 0.52, 0.48])  # the first interval is warm-up
     fake_run(tmp_path / 'four', 4, [9.0, 0.55, 0.55, 0.60])
     cwd = os.getcwd()
@@ -120,11 +126,7 @@ def test_train_speed_measures_runs_and_renders_scaling(tmp_path) -> None:
 
 
 def test_model_index_lists_configs_and_labels_upstream_results() -> None:
-    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-    try:
-        import model_zoo
-    finally:
-        sys.path.pop(0)
+    model_zoo = load_tool('model_zoo')
     rows = {
         'configs/mask_rcnn/litv2_s_fpn_1x_coco.py': dict(
             backbone='LITv2-s', schedule='1x', shape=[800, 1280], params_m=47.4, gflops=264.0
