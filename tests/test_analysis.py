@@ -168,3 +168,14 @@ def test_committed_model_index_covers_every_config() -> None:
         for p in glob.glob(osp.join(REPO, 'configs', task, '*.py'))
     }
     assert listed == configs, 'run tools/analysis/model_zoo.py after adding or removing configs'
+
+
+def test_model_zoo_cache_key_follows_the_model_only(tmp_path) -> None:
+    model_zoo = load_tool('model_zoo')
+    base = osp.join(REPO, 'configs/mask_rcnn/litv2_s_fpn_1x_coco.py')
+    variable, model = tmp_path / 'variable.py', tmp_path / 'model.py'
+    variable.write_text(f"_base_ = '{base}'\nsome_variable = dict(arch='b')\n")
+    model.write_text(f"_base_ = '{base}'\nmodel = dict(backbone=dict(drop_path_rate=0.3))\n")
+    digest = model_zoo.model_digest(base)
+    assert model_zoo.model_digest(str(variable)) == digest
+    assert model_zoo.model_digest(str(model)) != digest

@@ -2,7 +2,7 @@
 
 Every config gets its params and FLOPs, from the same code as
 ``tools/analysis/get_flops.py`` (detection at 800x1280, segmentation at 512x512),
-cached in a JSON file keyed by each config's resolved text so that a re-run only
+cached in a JSON file keyed by each config's resolved model so that a re-run only
 measures configs that changed. Measurements made on a GPU are merged in: inference
 img/s from ``tools/analysis/benchmark.py --json`` (``--bench``) and training s/iter and
 memory from ``tools/analysis/train_speed.py --json`` (``--train``), each with its GPU
@@ -52,6 +52,11 @@ def measure(path: str) -> dict:
         params_m=result['params_m'],
         gflops=result['gflops'],
     )
+
+
+def model_digest(path: str) -> str:
+    """Hash of a config's resolved model: what params and FLOPs depend on (config variables do not)."""
+    return hashlib.sha1(repr(load_config(path).model.to_dict()).encode()).hexdigest()
 
 
 def read_jsonl(paths: list[str]) -> list[dict]:
@@ -133,7 +138,7 @@ def main() -> None:
     rows = {}
     for task in TASKS:
         for path in sorted(glob.glob(f'configs/{task}/*.py')):
-            digest = hashlib.sha1(load_config(path).pretty_text.encode()).hexdigest()
+            digest = model_digest(path)
             if cache.get(path, {}).get('digest') != digest:
                 cache[path] = dict(measure(path), digest=digest)
                 print(f'measured {path}: {cache[path]["params_m"]} M, {cache[path]["gflops"]} G', flush=True)
