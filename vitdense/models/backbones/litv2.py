@@ -24,7 +24,16 @@ from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ..layers import ContextBroadcast, ConvFFN, DeformableTokenMerging, PatchEmbed, maybe_checkpoint
+from ..layers import (
+    ContextBroadcast,
+    ConvFFN,
+    DeformableTokenMerging,
+    PatchEmbed,
+    maybe_checkpoint,
+    pad_to_multiple,
+    window_merge,
+    window_partition,
+)
 from .base import PyramidBackbone
 
 
@@ -71,14 +80,10 @@ class HiLoAttention(nn.Module):
 
     def _hifi(self, x: Tensor) -> Tensor:
         """Window attention over ``x`` (B, Hp, Wp, C), sides multiples of the window."""
-        B, Hp, Wp, _ = x.shape
-        s, heads, d = self.window_size, self.h_heads, self.head_dims
-        hg, wg = Hp // s, Wp // s
-        qkv = self.h_qkv(x).view(B, hg, s, wg, s, 3, heads, d)
-        qkv = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, B * hg * wg, heads, s * s, d)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # B*nW, heads, s*s, d
-        out = out.view(B, hg, wg, heads, s, s, d).permute(0, 1, 4, 2, 5, 3, 6)
-        return self.h_proj(out.reshape(B, Hp, Wp, heads * d))
+        _, Hp, Wp, _ = x.shape
+        q, k, v = window_partition(self.h_qkv(x), self.window_size, self.h_heads, self.head_dims)
+        out = F.scaled_dot_product_attention(q, k, v)  # B*nW, heads, s*s, d
+        return self.h_proj(window_merge(out, self.window_size, Hp, Wp))
 
     def _lofi(self, x: Tensor, x_padded: Tensor) -> Tensor:
         """Attention from ``x`` (B, H, W, C) to pooled ``x_padded`` (B, Hp, Wp, C)."""
@@ -97,9 +102,7 @@ class HiLoAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Attend over ``x`` (B, H, W, C); returns (B, H, W, C)."""
         _, H, W, _ = x.shape
-        s = self.window_size
-        pad_h, pad_w = -H % s, -W % s
-        x_padded = F.pad(x, (0, 0, 0, pad_w, 0, pad_h)) if pad_h or pad_w else x
+        x_padded = pad_to_multiple(x, self.window_size)
         outs = []
         if self.h_heads:
             outs.append(self._hifi(x_padded)[:, :H, :W])

@@ -52,7 +52,16 @@ from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ..layers import ConvFFN, GlobalAttention, maybe_checkpoint, resize_pos_embed, sincos_pos_embed_2d
+from ..layers import (
+    ConvFFN,
+    GlobalAttention,
+    maybe_checkpoint,
+    pad_to_multiple,
+    resize_pos_embed,
+    sincos_pos_embed_2d,
+    window_merge,
+    window_partition,
+)
 from .base import PyramidBackbone, fuse_q_kv, rename_pvt_layout
 
 #: Per spatial-reduction ratio: the segments of the sorted tokens (split at multiples of
@@ -117,28 +126,21 @@ class HybridScaleAttention(nn.Module):
     def _local(self, x: Tensor) -> tuple[Tensor, Tensor]:
         B, H, W, C = x.shape
         s, h, d = self.window_size, self.num_heads // 2, C // self.num_heads
-        pad_h, pad_w = -H % s, -W % s
-        if pad_h or pad_w:
-            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-        Hp, Wp = H + pad_h, W + pad_w
+        x = pad_to_multiple(x, s)
+        Hp, Wp = x.shape[1:3]
         hg, wg = Hp // s, Wp // s
-
-        def windows(t: Tensor) -> Tensor:  # B, Hp, Wp, n*h*d -> n, B*nW, h, s*s, d
-            t = t.view(B, hg, s, wg, s, -1, h, d).permute(5, 0, 1, 3, 6, 2, 4, 7)
-            return t.reshape(t.shape[0], B * hg * wg, h, s * s, d)
-
-        q = windows(self.q2(x))[0]
-        k, v = windows(self.kv2(x))
+        q = window_partition(self.q2(x), s, h, d)[0]  # B*nW, h, s*s, d
+        k, v = window_partition(self.kv2(x), s, h, d)
         logits = (q @ k.transpose(-2, -1)) * d**-0.5  # B*nW, h, s*s, s*s
         real = None
-        if pad_h or pad_w:
+        if (Hp, Wp) != (H, W):
             real = torch.zeros(Hp, Wp, dtype=torch.bool, device=x.device)
             real[:H, :W] = True
             real = real.view(hg, s, wg, s).permute(0, 2, 1, 3).reshape(1, hg * wg, 1, s * s)  # 1, nW, 1, s*s
             logits = logits.view(B, hg * wg, h, s * s, s * s).masked_fill(~real[..., None, :], float('-inf'))
             logits = logits.view(B * hg * wg, h, s * s, s * s)
         attn = logits.softmax(-1)
-        out = (attn @ v).view(B, hg, wg, h, s, s, d).permute(0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, h * d)
+        out = window_merge(attn @ v, s, Hp, Wp)  # B, Hp, Wp, h*d
         per_query = attn.detach().mean(1).view(B, hg * wg, s * s, s * s)  # mean over heads
         if real is None:
             received = per_query.mean(2)  # B, nW, s*s (keys)

@@ -29,6 +29,7 @@ from mmengine.registry import MODELS
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
+from ..layers import pad_to_multiple
 from ..necks.vit_pyramid import OUT_STRIDES, ViTPyramidNeck
 from .base import StageFreezing, _format_keys, check_fit, extract_state_dict
 
@@ -235,10 +236,7 @@ class TimmPyramid(StageFreezing, BaseModule):
         multiple = (
             self.model_stride if self.single_scale and self.model_stride not in OUT_STRIDES else PAD_MULTIPLE
         )
-        pad_h, pad_w = -H % multiple, -W % multiple
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-        feats = self.body(x)
+        feats = self.body(pad_to_multiple(x, multiple, channels_last=False))
         if self.nhwc:
             feats = [f.permute(0, 3, 1, 2) for f in feats]
         if self.single_scale:

@@ -7,6 +7,7 @@ from .deform import DeformableTokenMerging, DeformConv2dPack
 from .ffn import ConvFFN, Mlp
 from .patch_embed import PatchEmbed
 from .pos_embed import relative_position_index, resize_pos_embed, resize_rel_pos_table, sincos_pos_embed_2d
+from .window import pad_to_multiple, window_merge, window_partition
 
 __all__ = [
     'ContextBroadcast',
@@ -17,8 +18,11 @@ __all__ = [
     'Mlp',
     'PatchEmbed',
     'maybe_checkpoint',
+    'pad_to_multiple',
     'relative_position_index',
     'resize_pos_embed',
     'resize_rel_pos_table',
     'sincos_pos_embed_2d',
+    'window_merge',
+    'window_partition',
 ]

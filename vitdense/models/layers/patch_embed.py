@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .window import pad_to_multiple
 
 
 class PatchEmbed(nn.Module):
@@ -38,9 +39,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Embed ``x`` (B, C, H, W) into channels-last tokens (B, H', W', C')."""
-        p = self.patch_size
-        pad_h, pad_w = -x.shape[2] % p, -x.shape[3] % p
-        if self.pad and (pad_h or pad_w):
-            x = F.pad(x, (0, pad_w, 0, pad_h))
+        if self.pad:
+            x = pad_to_multiple(x, self.patch_size, channels_last=False)
         x = self.proj(x).permute(0, 2, 3, 1)  # B, H', W', C'
         return self.norm(x)

@@ -1,0 +1,61 @@
+"""Padding to a multiple and non-overlapping window partitioning of channels-last maps."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def pad_to_multiple(x: Tensor, multiple: int, channels_last: bool = True) -> Tensor:
+    """Zero-pad the bottom and right of ``x`` so that its height and width are multiples of ``multiple``.
+
+    Args:
+        x: (B, H, W, C) when ``channels_last``, else (B, C, H, W).
+        multiple: The side multiple.
+        channels_last: Layout of ``x``.
+
+    Returns:
+        ``x`` itself when nothing needs padding, else the padded map.
+    """
+    H, W = x.shape[1:3] if channels_last else x.shape[-2:]
+    pad_h, pad_w = -H % multiple, -W % multiple
+    if not (pad_h or pad_w):
+        return x
+    return F.pad(x, (0, 0, 0, pad_w, 0, pad_h) if channels_last else (0, pad_w, 0, pad_h))
+
+
+def window_partition(x: Tensor, window: int, heads: int, head_dims: int) -> Tensor:
+    """Split (B, Hp, Wp, n * heads * head_dims) into n per-window head tensors.
+
+    Args:
+        x: Channels-last map whose sides are multiples of ``window`` and whose channels
+            hold ``n`` projections (e.g. q, k, v) of ``heads`` heads each.
+        window: Window side.
+        heads: Heads per projection.
+        head_dims: Channels per head.
+
+    Returns:
+        (n, B * nW, heads, window * window, head_dims), windows in row-major order.
+    """
+    B, Hp, Wp, _ = x.shape
+    hg, wg = Hp // window, Wp // window
+    x = x.view(B, hg, window, wg, window, -1, heads, head_dims).permute(5, 0, 1, 3, 6, 2, 4, 7)
+    return x.reshape(x.shape[0], B * hg * wg, heads, window * window, head_dims)
+
+
+def window_merge(x: Tensor, window: int, height: int, width: int) -> Tensor:
+    """Inverse of :func:`window_partition` for one tensor.
+
+    Args:
+        x: (B * nW, heads, window * window, head_dims).
+        window: Window side.
+        height: Padded height Hp of the map.
+        width: Padded width Wp of the map.
+
+    Returns:
+        (B, Hp, Wp, heads * head_dims).
+    """
+    _, heads, _, d = x.shape
+    hg, wg = height // window, width // window
+    x = x.view(-1, hg, wg, heads, window, window, d).permute(0, 1, 4, 2, 5, 3, 6)
+    return x.reshape(-1, height, width, heads * d)
