@@ -79,6 +79,22 @@ def _deterministic() -> None:
     torch.manual_seed(0)
 
 
+def randomise(model: torch.nn.Module) -> None:
+    """Random weights for conversion round trips: norm scales near 1, positive running variances.
+
+    Output norms ``norm{i}`` keep their initial values: they are dense-only layers, newly
+    initialised on loading an upstream checkpoint.
+    """
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point() or name.startswith('norm'):
+                continue
+            if name.endswith('running_var'):
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+            else:
+                tensor.copy_(torch.randn_like(tensor) * 0.05 + ('norm' in name and name.endswith('weight')))
+
+
 def pvt_upstream_layout(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """``model``'s weights in the PVT-style upstream layout (SpectFormer, SG-Former).
 

@@ -8,7 +8,7 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO
+from conftest import REPO, randomise
 
 from vitdense.models.backbones import LIT
 from vitdense.models.backbones.lit import RelPosAttention
@@ -124,15 +124,6 @@ def test_upstream_layout_matches_the_release_key_list(arch) -> None:
         k: (v, recorded[k]) for k, v in ours.items() if not k.endswith('_index') and v != recorded[k]
     }
     assert not mismatched
-
-
-def randomise(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if tensor.is_floating_point() and not name.startswith('norm'):
-                tensor.copy_(torch.randn_like(tensor) * 0.05 + ('norm' in name and name.endswith('weight')))
-            if name.endswith('running_var'):
-                tensor.abs_().add_(0.5)
 
 
 @pytest.mark.parametrize('arch', ['ti', 's'])

@@ -8,7 +8,7 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO
+from conftest import REPO, randomise
 
 from vitdense.models.backbones import CheckpointMismatchError, LITv2
 from vitdense.models.backbones.litv2 import HiLoAttention
@@ -154,19 +154,6 @@ def test_upstream_layout_matches_the_release_key_list() -> None:
             recorded[name] = () if shape == '-' else tuple(int(s) for s in shape.split(','))
     ours = {k: tuple(v.shape) for k, v in upstream_layout(LITv2('s')).items()}
     assert ours == recorded
-
-
-def randomise(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if tensor.is_floating_point():
-                tensor.copy_(torch.randn_like(tensor) * 0.05 + ('norm' in name and 'weight' in name))
-            # output norms are newly initialised on loading: keep them at their default
-        for name, module in model.named_modules():
-            if name.startswith('norm'):
-                module.reset_parameters()
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_var.abs_().add_(0.5)
 
 
 def test_upstream_checkpoint_loads_strictly_with_same_features(tmp_path) -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import pvt_upstream_layout
+from conftest import pvt_upstream_layout, randomise
 from test_lit import read_keys
 
 from vitdense.models.backbones import SpectFormer
@@ -95,12 +95,7 @@ def test_upstream_layout_matches_the_key_list() -> None:
 
 def test_upstream_checkpoint_loads_strictly_with_same_features(tmp_path) -> None:
     source = SpectFormer('h-s', drop_path_rate=0.0).eval()
-    with torch.no_grad():
-        for name, tensor in source.state_dict().items():
-            if tensor.is_floating_point():
-                tensor.copy_(torch.randn_like(tensor) * 0.05 + ('norm' in name and name.endswith('weight')))
-            if name.endswith('running_var'):
-                tensor.abs_().add_(0.5)
+    randomise(source)
     path = tmp_path / 'spectformer_s.pth'
     torch.save({'model': upstream_layout(source)}, path)
     target = SpectFormer('h-s', init_cfg=dict(type='Pretrained', checkpoint=str(path))).eval()
