@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from conftest import REPO
 
 from vitdense.datasets import make_ade20k, make_coco
@@ -63,7 +62,7 @@ def test_mask_rcnn_train_resume_test(tmp_path) -> None:
     log = run_tool(
         'train.py', config, *common, '--resume', '--cfg-options', 'train_cfg.max_epochs=2', *options
     )
-    assert 'resumed epoch: 1, iter: 3' in log and 'Only load checkpoints you trust' not in log
+    assert 'resumed epoch: 1, iter: 3' in log and 'refusing to load' not in log
     assert 'Epoch(train) [2][3/3]' in log and 'Epoch(train) [1]' not in log
     checkpoint = load_from_local(str(work / 'epoch_2.pth'))
     assert checkpoint['meta']['epoch'] == 2 and checkpoint['meta']['iter'] == 6
@@ -162,23 +161,3 @@ def test_synthetic_ade20k_layout(tmp_path) -> None:
     assert labels.shape == (48, 64) and labels.dtype.name == 'uint8'
     assert set(labels.flatten().tolist()) <= {1, 4, 5, 8, 20, 21} and len(set(labels.flatten().tolist())) >= 2
     assert (tmp_path / 'images/validation/ADE_val_00000001.jpg').is_file()
-
-
-def test_unknown_objects_in_checkpoint_warn_but_load(tmp_path, monkeypatch) -> None:
-    from vitdense.utils import checkpoint_io
-
-    warnings = []
-    monkeypatch.setattr(checkpoint_io, 'print_log', lambda msg, **kwargs: warnings.append(msg))
-    path = tmp_path / 'with_objects.pth'
-    torch.save({'model': {'w': torch.zeros(2)}, 'config': argparse_namespace()}, path)
-    assert torch.equal(load_from_local(str(path))['model']['w'], torch.zeros(2))
-    assert len(warnings) == 1 and 'argparse.Namespace' in warnings[0]
-    torch.save({'state_dict': {'w': torch.zeros(2)}, 'meta': {'epoch': 1}}, path)
-    load_from_local(str(path))
-    assert len(warnings) == 1, 'plain weights must load without a warning'
-
-
-def argparse_namespace():
-    import argparse
-
-    return argparse.Namespace(lr=0.1)

@@ -18,6 +18,8 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .checkpoint_io import TRUST_HELP, trust_from_args
+
 SYNTHETIC_HINT = {
     'CocoDataset': 'python tools/misc/make_synthetic_data.py coco {root}',
     'ADE20KDataset': 'python tools/misc/make_synthetic_data.py ade20k {root}',
@@ -134,11 +136,13 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys: a.b=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--trust-checkpoint', action='append', metavar='FILE_OR_URL', help=TRUST_HELP)
 
 
 def prepare_config(args: argparse.Namespace) -> tuple[Config, str]:
     """Load the config and apply the common arguments; returns it and its task scope."""
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    trust_from_args(args.trust_checkpoint)
     cfg = load_config(args.config)
     cfg.launcher = args.launcher
     if args.data_root:

@@ -21,6 +21,8 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
+from ...utils.checkpoint_io import trusted_checkpoints
+
 
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint whose keys or shapes do not fit the model."""
@@ -325,13 +327,18 @@ class PyramidBackbone(StageFreezing, BaseModule):
             self.reset_parameters()
             if cfg is not None:
                 self.load_pretrained(
-                    cfg['checkpoint'], prefix=cfg.get('prefix'), use_ema=cfg.get('use_ema', False)
+                    cfg['checkpoint'],
+                    prefix=cfg.get('prefix'),
+                    use_ema=cfg.get('use_ema', False),
+                    trusted=cfg.get('trusted', False),
                 )
             self._is_init = True
         else:
             super().init_weights()
 
-    def load_pretrained(self, filename: str, prefix: str | None = None, use_ema: bool = False) -> None:
+    def load_pretrained(
+        self, filename: str, prefix: str | None = None, use_ema: bool = False, trusted: bool = False
+    ) -> None:
         """Load an upstream (or vitdense) checkpoint strictly.
 
         Args:
@@ -340,13 +347,18 @@ class PyramidBackbone(StageFreezing, BaseModule):
                 take the backbone out of a detector checkpoint).
             use_ema: Take the EMA weights (``state_dict_ema``) of a file that
                 holds both (``init_cfg=dict(..., use_ema=True)``).
+            trusted: Unpickle the file fully, running any code it holds
+                (``init_cfg=dict(..., trusted=True)``); without it a file that
+                pickles more than weights and known training state is refused
+                (see :mod:`vitdense.utils.checkpoint_io`).
 
         Raises:
             CheckpointMismatchError: Listing missing, unexpected and
                 wrong-shaped keys when the checkpoint does not fit.
         """
         logger = MMLogger.get_current_instance()
-        checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu', logger=logger)
+        with trusted_checkpoints(*([filename] if trusted else [])):
+            checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu', logger=logger)
         self.load_converted(
             extract_state_dict(checkpoint, prefer_ema=use_ema), prefix=prefix, source=filename
         )
