@@ -12,18 +12,18 @@ from timm.models import register_model
 from timm.models.convmixer import _create_convmixer
 
 import vitdense  # noqa: F401
-from vitdense.models.backbones import PyramidBackbone, TimmPyramid
+from vitdense.models.backbones import TimmPyramid, UpstreamBackbone
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def registered_backbones() -> list[type[PyramidBackbone]]:
+def registered_backbones() -> list[type[UpstreamBackbone]]:
     """Every vitdense backbone in mmengine's root registry (later ones join automatically)."""
     classes = {
         cls
         for cls in MODELS.module_dict.values()
         if isinstance(cls, type)
-        and issubclass(cls, PyramidBackbone)
+        and issubclass(cls, UpstreamBackbone)
         and cls.__module__.startswith('vitdense.')
     }
     return sorted(classes, key=lambda c: c.__name__)
@@ -50,11 +50,11 @@ TIMM_PYRAMIDS = {
     'resnet18': dict(model_name='resnet18', model_kwargs=dict(zero_init_last=False)),
     'swin': dict(
         model_name='swin_tiny_patch4_window7_224',
-        model_kwargs=dict(strict_img_size=False, embed_dim=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8)),
+        model_kwargs=dict(embed_dim=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8)),
     ),
     'vit': dict(
         model_name='vit_tiny_patch16_224',
-        model_kwargs=dict(dynamic_img_size=True, depth=4, embed_dim=48, num_heads=3),
+        model_kwargs=dict(depth=4, embed_dim=48, num_heads=3),
     ),
     'xcit': dict(model_name='xcit_nano_12_p16_224', block_indices=(3, 5, 7, 11)),
     'convmixer': dict(model_name='vitdense_test_convmixer'),

@@ -176,6 +176,9 @@ def test_model_zoo_cache_key_follows_the_model_only(tmp_path) -> None:
     variable, model = tmp_path / 'variable.py', tmp_path / 'model.py'
     variable.write_text(f"_base_ = '{base}'\nsome_variable = dict(arch='b')\n")
     model.write_text(f"_base_ = '{base}'\nmodel = dict(backbone=dict(drop_path_rate=0.3))\n")
+    weights = tmp_path / 'weights.py'
+    weights.write_text(f"_base_ = '{base}'\nmodel = dict(backbone=dict(init_cfg=dict(checkpoint='x.pth')))\n")
     digest = model_zoo.model_digest(base)
     assert model_zoo.model_digest(str(variable)) == digest
+    assert model_zoo.model_digest(str(weights)) == digest, 'where the weights come from changes no FLOPs'
     assert model_zoo.model_digest(str(model)) != digest

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import re
+from functools import partial
 
 import pytest
 import torch
-from conftest import ALL_BACKBONES, BACKBONE_FACTORIES, registered_backbones
+from conftest import ALL_BACKBONES, BACKBONE_FACTORIES, TIMM_PYRAMIDS, registered_backbones
 from torch import nn
 
-SIZES = [(64, 64), (65, 97), (224, 224), (800, 1216)]
+from vitdense.models.backbones import CBViT, LITv2, SGFormer, SpectFormer
+
+SIZES = [(64, 64), (65, 97), (224, 224)]
+DETECTION_SIZE = (800, 1216)
 
 
 def build(factory, **kwargs) -> nn.Module:
@@ -18,16 +23,7 @@ def build(factory, **kwargs) -> nn.Module:
     return model
 
 
-def test_every_backbone_is_registered_with_sizes() -> None:
-    names = {cls.__name__ for cls in registered_backbones()}
-    assert 'LITv2' in names
-    for cls in registered_backbones():
-        assert cls.arch_zoo, f'{cls.__name__} has no sizes'
-
-
-@pytest.mark.parametrize('factory', ALL_BACKBONES)
-@pytest.mark.parametrize('size', SIZES, ids=lambda s: f'{s[0]}x{s[1]}')
-def test_pyramid_shapes_and_strides(factory, size) -> None:
+def check_pyramid(factory, size) -> None:
     model = build(factory, drop_path_rate=0.0).eval()
     H, W = size
     with torch.no_grad():
@@ -43,6 +39,24 @@ def test_pyramid_shapes_and_strides(factory, size) -> None:
 
 
 @pytest.mark.parametrize('factory', ALL_BACKBONES)
+@pytest.mark.parametrize('size', SIZES, ids=lambda s: f'{s[0]}x{s[1]}')
+def test_pyramid_shapes_and_strides(factory, size) -> None:
+    check_pyramid(factory, size)
+
+
+@pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
+def test_pyramid_at_detection_size(factory) -> None:
+    """One size per family at 800x1216 (the other sizes share the code path: see the slow sweep)."""
+    check_pyramid(factory, DETECTION_SIZE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('factory', ALL_BACKBONES[: -len(TIMM_PYRAMIDS)])
+def test_pyramid_at_detection_size_every_arch(factory) -> None:
+    check_pyramid(factory, DETECTION_SIZE)
+
+
+@pytest.mark.parametrize('factory', ALL_BACKBONES)
 def test_gradients_reach_every_parameter(factory) -> None:
     model = build(factory, drop_path_rate=0.0).train()  # stochastic depth may skip a branch
     outs = model(torch.randn(2, 3, 64, 96))
@@ -54,14 +68,15 @@ def test_gradients_reach_every_parameter(factory) -> None:
 @pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
 @pytest.mark.parametrize('frozen_stages', [0, 1, 2, 4])
 def test_frozen_stages_stay_frozen(factory, frozen_stages) -> None:
+    """The stem, then whole declared stages: modules in eval mode, their tensors unchanged by a step."""
     model = build(factory, frozen_stages=frozen_stages).train()
-    frozen = [m for i in range(-1, frozen_stages) for m in model.stage_modules(i)]
-    frozen_params = {id(p) for m in frozen for p in m.parameters()}
-    assert frozen_params
-    for module in frozen:
+    names = [*model.stem, *(n for spec in model.stage_specs[:frozen_stages] for n in spec.modules)]
+    frozen = [x for i in range(-1, frozen_stages) for x in model.stage_modules(i)]
+    frozen_params = {id(p) for x in frozen for p in (x.parameters() if isinstance(x, nn.Module) else [x])}
+    assert frozen_params and len(frozen) == len(names)
+    for module in (x for x in frozen if isinstance(x, nn.Module)):
         assert not any(m.training for m in module.modules())
-    names = {id(m): n for n, m in model.named_modules()}
-    frozen_keys = {f'{names[id(m)]}.{k}' for m in frozen for k in m.state_dict()}
+    frozen_keys = {k for k in model.state_dict() if any(k == n or k.startswith(n + '.') for n in names)}
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert all(id(p) not in frozen_params for p in trainable)
@@ -124,3 +139,22 @@ def test_tiny_input_is_valid_or_clear_error(factory) -> None:
         assert 'at least' in str(err)
     else:
         assert all(o.numel() and torch.isfinite(o).all() for o in outs)
+
+
+@pytest.mark.parametrize(
+    'factory,checkpoint,hint',
+    [
+        (partial(LITv2, 's'), 'nowhere/litv2_s.pth', 'nowhere/litv2_s.pth'),
+        (partial(SGFormer, 's'), 'checkpoints/sgformer_s.pth', 'Google Drive'),
+        (
+            partial(SpectFormer, 'h-s'),
+            'checkpoints/x.pth',
+            'tools/dist_train.sh configs/imagenet/spectformer_h-s_in1k.py',
+        ),
+        (partial(CBViT, 's', cb='cbs'), 'checkpoints/x.pth', 'configs/imagenet/cbvit_cbs_s_in1k.py'),
+    ],
+)
+def test_missing_pretrained_file_says_where_to_get_it(factory, checkpoint, hint) -> None:
+    model = factory(init_cfg=dict(type='Pretrained', checkpoint=checkpoint))
+    with pytest.raises(FileNotFoundError, match=re.escape(hint)):
+        model.init_weights()

@@ -119,7 +119,7 @@ def test_litv2_context_broadcast_switch() -> None:
     plain = LITv2('s')
     assert params(LITv2('s', cb='cb')) == params(plain)
     assert params(LITv2('s', cb='cbs')) - params(plain) == sum(
-        len(stage.blocks) * dims for stage, dims in zip(plain.stages, plain.dims, strict=True)
+        len(stage.blocks) * dims for stage, dims in zip(plain.stages, plain.stage_channels, strict=True)
     )
     cbs = LITv2('s', cb='cbs', drop_path_rate=0.0).eval()
     state = {k: v for k, v in cbs.state_dict().items() if not k.endswith('cb.scale')}

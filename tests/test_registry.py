@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import registered_backbones
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
@@ -108,3 +109,34 @@ def test_mmpretrain_classifier_takes_the_backbone() -> None:
     )
     with torch.no_grad():
         assert model(torch.randn(2, 3, 64, 64), mode='tensor').shape == (2, 10)
+
+
+@pytest.mark.parametrize('cls', registered_backbones(), ids=lambda c: c.__name__)
+def test_mmseg_stock_config_takes_any_vitdense_backbone(cls) -> None:
+    """A user swaps the backbone of mmseg's stock UperNet and keeps its `pretrained=`, as for mmseg's own."""
+    cfg = load_config('mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py')
+    assert cfg.model.pretrained == 'open-mmlab://resnet50_v1c'  # mmseg passes it to the backbone
+    arch = next(iter(cls.arch_zoo))
+    channels = cls(arch=arch).out_channels
+    cfg.model.backbone = dict(type=cls.__name__, arch=arch)
+    cfg.model.decode_head.in_channels = channels
+    cfg.model.auxiliary_head.in_channels = channels[2]
+    init_default_scope('mmseg')
+    with pytest.warns(UserWarning, match='pretrained is deprecated'):
+        model = registry('mmseg').build(cfg.model).eval()
+    assert model.backbone.init_cfg == dict(type='Pretrained', checkpoint='open-mmlab://resnet50_v1c')
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64), mode='tensor').shape[:2] == (1, 150)
+
+
+def test_pretrained_argument_is_honoured(tmp_path) -> None:
+    source = LITv2('s')
+    path = tmp_path / 'litv2.pth'
+    torch.save({'state_dict': source.state_dict()}, path)
+    with pytest.warns(UserWarning, match='pretrained is deprecated'):
+        model = LITv2('s', pretrained=str(path))
+    model.init_weights()
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+    with pytest.raises(ValueError, match='init_cfg and pretrained'):
+        LITv2('s', pretrained=str(path), init_cfg=dict(type='Pretrained', checkpoint=str(path)))

@@ -63,7 +63,7 @@ def test_spectral_path_runs_in_float32_and_casts_back(dtype) -> None:
         (dict(), [3, 4, 0, 0]),
         (dict(spectral_stages=4), [3, 4, 6, 3]),
         (dict(spectral_stages=0), [0, 0, 0, 0]),
-        (dict(alpha=5), [3, 2, 0, 0]),
+        (dict(spectral_blocks=5), [3, 2, 0, 0]),
     ],
 )
 def test_spectral_and_attention_variants(kwargs, expected) -> None:
@@ -75,8 +75,8 @@ def test_spectral_and_attention_variants(kwargs, expected) -> None:
 
 
 def test_bad_variant_raises() -> None:
-    with pytest.raises(ValueError, match='alpha'):
-        SpectFormer('h-s', alpha=99)
+    with pytest.raises(ValueError, match='spectral_blocks'):
+        SpectFormer('h-s', spectral_blocks=99)
 
 
 def upstream_layout(model: SpectFormer) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ from mmengine.registry import init_default_scope
 from timm.models import register_model
 
 from vitdense.models.backbones import CheckpointMismatchError, TimmPyramid
+from vitdense.models.backbones.timm_pyramid import ANY_SIZE_OPTIONS
 
 
 def full_model(name: str) -> tuple[torch.nn.Module, dict]:
@@ -28,7 +29,7 @@ def save(tmp_path, state: dict, wrapper: str | None = 'model') -> str:
 def test_pretrained_loads_strictly_and_gives_timms_features(tmp_path, name) -> None:
     full, kwargs = full_model(name)
     path = save(tmp_path, full.state_dict())
-    model = TimmPyramid(**kwargs, pretrained=path)
+    model = TimmPyramid(**kwargs, init_cfg=dict(type='Pretrained', checkpoint=path))
     model.init_weights()  # loads, and must not re-draw (timm's ViT has its own init_weights)
     model.eval()
     reference = timm.create_model(
@@ -37,7 +38,7 @@ def test_pretrained_loads_strictly_and_gives_timms_features(tmp_path, name) -> N
         pretrained=True,
         pretrained_cfg_overlay=dict(file=path),
         out_indices=model.body.feature_info.out_indices,
-        **kwargs.get('model_kwargs', {}),
+        **model._timm_kwargs,
     ).eval()
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
@@ -56,7 +57,7 @@ def test_headless_checkpoint_loads(tmp_path) -> None:
     """Self-supervised releases (DINO, MAE) have no classifier; the dense model needs none."""
     full, kwargs = full_model('vit')
     state = {k: v for k, v in full.state_dict().items() if not k.startswith(('head.', 'norm.', 'fc_norm.'))}
-    model = TimmPyramid(**kwargs, pretrained=save(tmp_path, state, wrapper=None))
+    model = TimmPyramid(**kwargs, pretrained=save(tmp_path, state, wrapper=None))  # mmseg's argument
     model.init_weights()
     torch.testing.assert_close(model.body.model.pos_embed, full.pos_embed)
 
@@ -66,23 +67,42 @@ def test_bad_checkpoints_are_listed(tmp_path) -> None:
     state = full.state_dict()
     missing = {k: v for k, v in state.items() if not k.startswith('blocks.1.')}
     with pytest.raises(CheckpointMismatchError, match=r'(?s)missing \(\d+\):.*blocks\.1\.attn\.qkv\.weight'):
-        TimmPyramid(**kwargs, pretrained=save(tmp_path, missing)).init_weights()
-    with pytest.raises(CheckpointMismatchError, match=r'(?s)unexpected \(1\):.*extra\.weight'):
         TimmPyramid(
-            **kwargs, pretrained=save(tmp_path, dict(state, **{'extra.weight': torch.zeros(1)}))
+            **kwargs, init_cfg=dict(type='Pretrained', checkpoint=save(tmp_path, missing))
         ).init_weights()
+    with pytest.raises(CheckpointMismatchError, match=r'(?s)unexpected \(1\):.*extra\.weight'):
+        extra = save(tmp_path, dict(state, **{'extra.weight': torch.zeros(1)}))
+        TimmPyramid(**kwargs, init_cfg=dict(type='Pretrained', checkpoint=extra)).init_weights()
     wrong = dict(state, **{'blocks.0.mlp.fc1.bias': torch.zeros(7)})
     with pytest.raises(CheckpointMismatchError, match='shape mismatch'):
-        TimmPyramid(**kwargs, pretrained=save(tmp_path, wrong)).init_weights()
+        TimmPyramid(
+            **kwargs, init_cfg=dict(type='Pretrained', checkpoint=save(tmp_path, wrong))
+        ).init_weights()
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
-        TimmPyramid(**kwargs, pretrained=str(tmp_path / 'nowhere.pth')).init_weights()
+        TimmPyramid(
+            **kwargs, init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'nowhere.pth'))
+        ).init_weights()
+
+
+@pytest.mark.parametrize('model_name', ['deit_tiny_patch16_224', 'swin_tiny_patch4_window7_224'])
+def test_timms_own_any_size_option_is_turned_on(model_name) -> None:
+    """What a user writes for any timm model: no model_kwargs, yet any input size works.
+
+    Swin takes ``strict_img_size=False`` (timm 1.0.29) or its alias ``dynamic_img_size`` (1.0.31).
+    """
+    model = TimmPyramid(model_name).eval()
+    assert any(option.items() <= model._timm_kwargs.items() for option in ANY_SIZE_OPTIONS)
+    assert not model._reference[0].patch_embed.strict_img_size
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 65, 97))
+    assert [tuple(o.shape[-2:]) for o in outs] == [(17, 25), (9, 13), (5, 7), (3, 4)]
 
 
 def test_clear_errors() -> None:
     with pytest.raises(ValueError, match='unknown timm model'):
         TimmPyramid('not_a_model')
-    with pytest.raises(ValueError, match='dynamic_img_size=True'):
-        TimmPyramid('vit_tiny_patch16_224')  # fixed to 224x224 as built
+    with pytest.raises(ValueError, match='accepts only'):  # the option exists, but is turned off
+        TimmPyramid('vit_tiny_patch16_224', model_kwargs=dict(dynamic_img_size=False))
     with pytest.raises(ValueError, match=r'mmpretrain\.MViT'):
         TimmPyramid('mvitv2_tiny')  # relative-position tables tied to 224x224
     with pytest.raises(ValueError, match='block_indices must be 1 or 4 blocks'):

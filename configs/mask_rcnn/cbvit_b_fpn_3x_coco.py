@@ -1,2 +1,7 @@
-_base_ = './cbvit_s_fpn_3x_coco.py'
+# Mask R-CNN + FPN on COCO, 3x schedule with multi-scale crops, with ViT-B (plain), blocks 3, 5, 7,
+# 11 through ViTPyramidNeck.
+# The protocol is ../_base_/protocols/mask_rcnn_3x_ms_crop_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_3x_ms_crop_coco.py', '../_base_/backbones/cbvit.py']
+
 model = dict(backbone={{_base_.cbvit_b}}, neck={{_base_.cbvit_b_det_neck}})
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.cbvit_custom_keys}}))

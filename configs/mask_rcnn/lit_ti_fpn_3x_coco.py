@@ -1,4 +1,6 @@
-# LIT-Ti; upstream trains it in fp32 without parameter-wise weight decay.
-_base_ = './lit_s_fpn_3x_coco.py'
+# Mask R-CNN + FPN on COCO, 3x schedule with multi-scale crops, with LIT-Ti: upstream publishes no
+# 3x model.
+# The protocol is ../_base_/protocols/mask_rcnn_3x_ms_crop_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_3x_ms_crop_coco.py', '../_base_/backbones/lit.py']
+
 model = dict(backbone={{_base_.lit_ti}}, neck=dict(in_channels={{_base_.lit_ti_channels}}))
-optim_wrapper = dict(type='OptimWrapper', _delete_=True, optimizer={{_base_.optim_wrapper.optimizer}})

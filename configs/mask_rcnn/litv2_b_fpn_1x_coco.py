@@ -1,2 +1,6 @@
-_base_ = './litv2_s_fpn_1x_coco.py'
+# Mask R-CNN + FPN on COCO, 1x schedule, with LITv2-B: upstream's released
+# `mask_rcnn_litv2_b_fpn_1x_coco.pth` (window 2).
+# The protocol is ../_base_/protocols/mask_rcnn_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_1x_coco.py', '../_base_/backbones/litv2.py']
+
 model = dict(backbone={{_base_.litv2_b}}, neck=dict(in_channels={{_base_.litv2_b_channels}}))

@@ -1,13 +1,6 @@
-# Mask R-CNN + FPN with LITv2-S, 1x schedule on COCO. Upstream protocol
-# (ziplab/LITv2 detection configs): AdamW lr 2e-4, weight decay 1e-4 except on norms,
-# 500-iteration warm-up, steps 8/11, mixed precision, 8 GPUs x 2 images.
-_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/backbones/litv2.py']
-custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
+# Mask R-CNN + FPN on COCO, 1x schedule, with LITv2-S: upstream's released
+# `mask_rcnn_litv2_s_fpn_1x_coco.pth` (window 2).
+# The protocol is ../_base_/protocols/mask_rcnn_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_1x_coco.py', '../_base_/backbones/litv2.py']
 
-model = dict(backbone={{_base_.litv2_s}}, neck=dict(in_channels=[96, 192, 384, 768]))
-optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4),
-    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}),
-)
+model = dict(backbone={{_base_.litv2_s}}, neck=dict(in_channels={{_base_.litv2_channels}}))

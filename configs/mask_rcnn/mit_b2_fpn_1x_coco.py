@@ -1,6 +1,7 @@
-# Mask R-CNN + FPN with SegFormer's MiT-B2 (mmseg's MixVisionTransformer), as a baseline under the
-# protocol of ./litv2_s_fpn_1x_coco.py (only the backbone and the FPN's inputs differ).
-_base_ = ['./litv2_s_fpn_1x_coco.py', '../_base_/backbones/baselines.py']
+# Mask R-CNN + FPN on COCO, 1x schedule, with SegFormer MiT-B2 (mmseg's MixVisionTransformer), a
+# baseline.
+# The protocol is ../_base_/protocols/mask_rcnn_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_1x_coco.py', '../_base_/backbones/baselines.py']
 custom_imports = dict(imports=['vitdense', 'mmseg.models'], allow_failed_imports=False)
 
 model = dict(backbone={{_base_.mit_b2}}, neck=dict(in_channels={{_base_.pvt_channels}}))

@@ -1,6 +1,6 @@
-# Mask R-CNN + FPN with MViTv2-T (mmpretrain's MViT), as a baseline under the
-# protocol of ./litv2_s_fpn_1x_coco.py (only the backbone and the FPN's inputs differ).
-_base_ = ['./litv2_s_fpn_1x_coco.py', '../_base_/backbones/baselines.py']
+# Mask R-CNN + FPN on COCO, 1x schedule, with MViTv2-T (mmpretrain's MViT), a baseline.
+# The protocol is ../_base_/protocols/mask_rcnn_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_1x_coco.py', '../_base_/backbones/baselines.py']
 custom_imports = dict(imports=['vitdense', 'mmpretrain.models'], allow_failed_imports=False)
 
 model = dict(backbone={{_base_.mvitv2_t}}, neck=dict(in_channels={{_base_.mvit_channels}}))

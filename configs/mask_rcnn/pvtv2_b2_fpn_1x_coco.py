@@ -1,6 +1,7 @@
-# Mask R-CNN + FPN with PVTv2-B2 (mmdet's PyramidVisionTransformerV2), as a baseline under the
-# protocol of ./litv2_s_fpn_1x_coco.py (only the backbone and the FPN's inputs differ).
-_base_ = ['./litv2_s_fpn_1x_coco.py', '../_base_/backbones/baselines.py']
+# Mask R-CNN + FPN on COCO, 1x schedule, with PVTv2-B2 (mmdet's PyramidVisionTransformerV2), a
+# baseline.
+# The protocol is ../_base_/protocols/mask_rcnn_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_1x_coco.py', '../_base_/backbones/baselines.py']
 
 model = dict(backbone={{_base_.pvtv2_b2}}, neck=dict(in_channels={{_base_.pvt_channels}}))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.baseline_custom_keys}}))

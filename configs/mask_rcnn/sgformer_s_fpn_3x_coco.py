@@ -1,6 +1,7 @@
-# SG-Former-S with the protocol of ./litv2_s_fpn_3x_coco.py (REFERENCE.md: AdamW, no decay
-# on norms, the position embedding and GroupNorms, AMP, 8 GPUs x 2 images).
-_base_ = ['./litv2_s_fpn_3x_coco.py', '../_base_/backbones/sgformer.py']
+# Mask R-CNN + FPN on COCO, 3x schedule with multi-scale crops, with SG-Former-S (upstream is
+# classification only).
+# The protocol is ../_base_/protocols/mask_rcnn_3x_ms_crop_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_3x_ms_crop_coco.py', '../_base_/backbones/sgformer.py']
 
-model = dict(backbone={{_base_.sgformer_s}}, neck=dict(in_channels=[64, 128, 256, 512]))
+model = dict(backbone={{_base_.sgformer_s}}, neck=dict(in_channels={{_base_.sgformer_channels}}))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.sgformer_custom_keys}}))

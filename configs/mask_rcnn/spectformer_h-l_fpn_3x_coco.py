@@ -1,2 +1,7 @@
-_base_ = './spectformer_h-s_fpn_3x_coco.py'
-model = dict(backbone=dict(arch='h-l', drop_path_rate=0.3), neck=dict(in_channels=[96, 192, 384, 512]))
+# Mask R-CNN + FPN on COCO, 3x schedule with multi-scale crops, with SpectFormer H-L (upstream is
+# classification only).
+# The protocol is ../_base_/protocols/mask_rcnn_3x_ms_crop_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_3x_ms_crop_coco.py', '../_base_/backbones/spectformer.py']
+
+model = dict(backbone={{_base_.spectformer_h_l}}, neck=dict(in_channels={{_base_.spectformer_h_l_channels}}))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.spectformer_custom_keys}}))

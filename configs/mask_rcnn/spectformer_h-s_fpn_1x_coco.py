@@ -1,7 +1,6 @@
-# SpectFormer-H-S with the protocol of ./litv2_s_fpn_1x_coco.py, which is mmdet's PVTv2
-# protocol (AdamW, weight decay 1e-4, 8 GPUs x 2 images) with no decay on norms and on
-# the spectral filters. Upstream SpectFormer has no detection configs.
-_base_ = ['./litv2_s_fpn_1x_coco.py', '../_base_/backbones/spectformer.py']
+# Mask R-CNN + FPN on COCO, 1x schedule, with SpectFormer H-S (upstream is classification only).
+# The protocol is ../_base_/protocols/mask_rcnn_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_1x_coco.py', '../_base_/backbones/spectformer.py']
 
-model = dict(backbone={{_base_.spectformer_h_s}}, neck=dict(in_channels=[64, 128, 320, 448]))
+model = dict(backbone={{_base_.spectformer_h_s}}, neck=dict(in_channels={{_base_.spectformer_h_s_channels}}))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.spectformer_custom_keys}}))

@@ -1,6 +1,6 @@
-# Mask R-CNN + FPN with XCiT-S12/16 (timm, through TimmPyramid), as a baseline under the
-# protocol of ./litv2_s_fpn_1x_coco.py (only the backbone and the FPN's inputs differ).
-_base_ = ['./litv2_s_fpn_1x_coco.py', '../_base_/backbones/baselines.py']
+# Mask R-CNN + FPN on COCO, 1x schedule, with XCiT-S12/16 (timm, through TimmPyramid), a baseline.
+# The protocol is ../_base_/protocols/mask_rcnn_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/mask_rcnn_1x_coco.py', '../_base_/backbones/baselines.py']
 
-model = dict(backbone={{_base_.xcit_s12}}, neck=dict(in_channels=[384, 384, 384, 384]))
+model = dict(backbone={{_base_.xcit_s12}}, neck=dict(in_channels={{_base_.vit_s_channels}}))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.baseline_custom_keys}}))

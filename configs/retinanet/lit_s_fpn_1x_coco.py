@@ -1,6 +1,6 @@
-# LIT-S with the protocol of ./litv2_s_fpn_1x_coco.py (upstream ziplab/LIT has the
-# same 1x settings as LITv2); no weight decay on norms and relative-position tables.
-_base_ = ['./litv2_s_fpn_1x_coco.py', '../_base_/backbones/lit.py']
+# RetinaNet + FPN on COCO, 1x schedule, with LIT-S: upstream's released `retina_lit_s.pth`.
+# The protocol is ../_base_/protocols/retinanet_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/retinanet_1x_coco.py', '../_base_/backbones/lit.py']
 
-model = dict(backbone={{_base_.lit_s}})
+model = dict(backbone={{_base_.lit_s}}, neck=dict(in_channels={{_base_.lit_channels}}))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.lit_custom_keys}}))

@@ -1,6 +1,6 @@
-# LIT-S with the protocol of ./litv2_s_fpn_3x_coco.py (upstream ziplab/LIT has the
-# no 3x: this is the PVTv2/Swin 3x protocol); no weight decay on norms and relative-position tables.
-_base_ = ['./litv2_s_fpn_3x_coco.py', '../_base_/backbones/lit.py']
+# RetinaNet + FPN on COCO, 3x schedule with multi-scale crops, with LIT-S: upstream publishes no 3x
+# model.
+# The protocol is ../_base_/protocols/retinanet_3x_ms_crop_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/retinanet_3x_ms_crop_coco.py', '../_base_/backbones/lit.py']
 
-model = dict(backbone={{_base_.lit_s}})
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.lit_custom_keys}}))
+model = dict(backbone={{_base_.lit_s}}, neck=dict(in_channels={{_base_.lit_channels}}))

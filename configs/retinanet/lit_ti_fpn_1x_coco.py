@@ -1,4 +1,7 @@
-# LIT-Ti; upstream trains it in fp32 without parameter-wise weight decay.
-_base_ = './lit_s_fpn_1x_coco.py'
+# RetinaNet + FPN on COCO, 1x schedule, with LIT-Ti: upstream's released `retina_lit_ti.pth`.
+# The protocol is ../_base_/protocols/retinanet_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/retinanet_1x_coco.py', '../_base_/backbones/lit.py']
+
 model = dict(backbone={{_base_.lit_ti}}, neck=dict(in_channels={{_base_.lit_ti_channels}}))
-optim_wrapper = dict(type='OptimWrapper', _delete_=True, optimizer={{_base_.optim_wrapper.optimizer}})
+# upstream trains LIT-Ti in fp32 with no parameter-wise rule (ziplab/LIT detection/configs/lit/)
+optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer={{_base_.optim_wrapper.optimizer}})

@@ -1,2 +1,6 @@
-_base_ = './litv2_s_fpn_1x_coco.py'
-model = dict(backbone={{_base_.litv2_m}})
+# RetinaNet + FPN on COCO, 1x schedule, with LITv2-M: upstream's released
+# `retinanet_litv2_m_fpn_1x_coco.pth` (window 2).
+# The protocol is ../_base_/protocols/retinanet_1x_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/retinanet_1x_coco.py', '../_base_/backbones/litv2.py']
+
+model = dict(backbone={{_base_.litv2_m}}, neck=dict(in_channels={{_base_.litv2_channels}}))

@@ -1,2 +1,7 @@
-_base_ = './spectformer_h-s_fpn_3x_coco.py'
-model = dict(backbone=dict(arch='h-b'), neck=dict(in_channels=[64, 128, 320, 512]))
+# RetinaNet + FPN on COCO, 3x schedule with multi-scale crops, with SpectFormer H-B (upstream is
+# classification only).
+# The protocol is ../_base_/protocols/retinanet_3x_ms_crop_coco.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/retinanet_3x_ms_crop_coco.py', '../_base_/backbones/spectformer.py']
+
+model = dict(backbone={{_base_.spectformer_h_b}}, neck=dict(in_channels={{_base_.spectformer_h_b_channels}}))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.spectformer_custom_keys}}))

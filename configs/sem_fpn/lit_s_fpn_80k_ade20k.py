@@ -1,6 +1,5 @@
-# Semantic FPN with LIT-S on ADE20K: the protocol of ./litv2_s_fpn_80k_ade20k.py (upstream
-# LIT's). Relative-position tables sized for 512 crops and a stage-1 output norm, as
-# upstream's segmentation port.
-_base_ = ['./litv2_s_fpn_80k_ade20k.py', '../_base_/backbones/lit.py']
+# Semantic FPN on ADE20K, 80k iterations, with LIT-S: upstream's released `sem_fpn_lit_s.pth`.
+# The protocol is ../_base_/protocols/sem_fpn_80k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/sem_fpn_80k_ade20k.py', '../_base_/backbones/lit.py']
 
-model = dict(backbone={{_base_.lit_s_seg}})
+model = dict(backbone={{_base_.lit_s_seg}}, neck=dict(in_channels={{_base_.lit_channels}}))

@@ -1,2 +1,6 @@
-_base_ = './sgformer_s_fpn_80k_ade20k.py'
-model = dict(backbone=dict(arch='b', drop_path_rate=0.3), neck=dict(in_channels=[96, 192, 384, 768]))
+# Semantic FPN on ADE20K, 80k iterations, with SG-Former-B (upstream is classification only).
+# The protocol is ../_base_/protocols/sem_fpn_80k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/sem_fpn_80k_ade20k.py', '../_base_/backbones/sgformer.py']
+
+model = dict(backbone={{_base_.sgformer_b}}, neck=dict(in_channels={{_base_.sgformer_b_channels}}))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.sgformer_custom_keys}}))

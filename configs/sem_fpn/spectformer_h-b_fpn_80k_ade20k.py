@@ -1,2 +1,6 @@
-_base_ = './spectformer_h-s_fpn_80k_ade20k.py'
-model = dict(backbone=dict(arch='h-b'), neck=dict(in_channels=[64, 128, 320, 512]))
+# Semantic FPN on ADE20K, 80k iterations, with SpectFormer H-B (upstream is classification only).
+# The protocol is ../_base_/protocols/sem_fpn_80k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/sem_fpn_80k_ade20k.py', '../_base_/backbones/spectformer.py']
+
+model = dict(backbone={{_base_.spectformer_h_b}}, neck=dict(in_channels={{_base_.spectformer_h_b_channels}}))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.spectformer_custom_keys}}))

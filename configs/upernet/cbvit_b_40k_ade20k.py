@@ -1,7 +1,12 @@
-_base_ = './cbvit_s_40k_ade20k.py'
+# UperNet on ADE20K, 40k iterations, with ViT-B (plain), blocks 3, 5, 7, 11 through ViTPyramidNeck;
+# the UperNet width of the Context Broadcasting paper.
+# The protocol is ../_base_/protocols/upernet_40k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_40k_ade20k.py', '../_base_/backbones/cbvit.py']
+
 model = dict(
     backbone={{_base_.cbvit_b}},
-    neck=dict(in_channels=768),
-    decode_head=dict(in_channels=[768, 768, 768, 768], channels=512),
+    neck={{_base_.vit_pyramid_b}},
+    decode_head=dict(in_channels=[768] * 4, channels=512),
     auxiliary_head=dict(in_channels=768),
 )
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.cbvit_custom_keys}}))

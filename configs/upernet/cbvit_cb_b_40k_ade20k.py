@@ -1,2 +1,12 @@
-_base_ = './cbvit_b_40k_ade20k.py'
-model = dict(backbone=dict(cb='cb'))
+# UperNet on ADE20K, 40k iterations, with ViT-B (CB), blocks 3, 5, 7, 11 through ViTPyramidNeck; the
+# UperNet width of the Context Broadcasting paper.
+# The protocol is ../_base_/protocols/upernet_40k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_40k_ade20k.py', '../_base_/backbones/cbvit.py']
+
+model = dict(
+    backbone={{_base_.cbvit_cb_b}},
+    neck={{_base_.vit_pyramid_b}},
+    decode_head=dict(in_channels=[768] * 4, channels=512),
+    auxiliary_head=dict(in_channels=768),
+)
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.cbvit_custom_keys}}))

@@ -1,5 +1,12 @@
-# The short (40k-iteration) schedule of the paper's Table 7.
-_base_ = ['./cbvit_s_160k_ade20k.py', '../_base_/schedules/ade20k_40k.py']
-train_cfg = {{_base_.upernet_40k.train_cfg}}
-param_scheduler = {{_base_.upernet_40k.param_scheduler}}
-default_hooks = {{_base_.upernet_40k.default_hooks}}
+# UperNet on ADE20K, 40k iterations, with ViT-S (plain), blocks 3, 5, 7, 11 through ViTPyramidNeck;
+# the UperNet width of the Context Broadcasting paper.
+# The protocol is ../_base_/protocols/upernet_40k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_40k_ade20k.py', '../_base_/backbones/cbvit.py']
+
+model = dict(
+    backbone={{_base_.cbvit_s}},
+    neck={{_base_.vit_pyramid_s}},
+    decode_head=dict(in_channels=[384] * 4, channels=384),
+    auxiliary_head=dict(in_channels=384),
+)
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.cbvit_custom_keys}}))

@@ -1,10 +1,10 @@
-# UperNet with ConvMixer-768/32 (timm, through TimmPyramid) on ADE20K, 160k iterations, as a
-# baseline under the protocol of ./litv2_s_160k_ade20k.py (mmseg's Swin protocol).
-_base_ = ['./litv2_s_160k_ade20k.py', '../_base_/backbones/baselines.py']
+# UperNet on ADE20K, 160k iterations, with ConvMixer-768/32 (timm, through TimmPyramid), a baseline.
+# The protocol is ../_base_/protocols/upernet_160k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_160k_ade20k.py', '../_base_/backbones/baselines.py']
 
 model = dict(
     backbone={{_base_.convmixer_768}},
-    decode_head=dict(in_channels=[768, 768, 768, 768]),
+    decode_head=dict(in_channels={{_base_.convmixer_channels}}),
     auxiliary_head=dict(in_channels=768),
 )
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.baseline_custom_keys}}))

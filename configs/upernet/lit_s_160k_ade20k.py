@@ -1,6 +1,9 @@
-# UperNet with LIT-S on ADE20K: mmseg's Swin protocol, as ./litv2_s_160k_ade20k.py.
-# Relative-position tables sized for 512 crops and a stage-1 output norm, as upstream's
-# segmentation port.
-_base_ = ['./litv2_s_160k_ade20k.py', '../_base_/backbones/lit.py']
+# UperNet on ADE20K, 160k iterations, with LIT-S (upstream publishes no UperNet).
+# The protocol is ../_base_/protocols/upernet_160k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_160k_ade20k.py', '../_base_/backbones/lit.py']
 
-model = dict(backbone={{_base_.lit_s_seg}})
+model = dict(
+    backbone={{_base_.lit_s_seg}},
+    decode_head=dict(in_channels={{_base_.lit_channels}}),
+    auxiliary_head=dict(in_channels=384),
+)

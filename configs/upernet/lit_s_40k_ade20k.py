@@ -1,5 +1,9 @@
-# The short (40k-iteration) UperNet schedule.
-_base_ = ['./lit_s_160k_ade20k.py', '../_base_/schedules/ade20k_40k.py']
-train_cfg = {{_base_.upernet_40k.train_cfg}}
-param_scheduler = {{_base_.upernet_40k.param_scheduler}}
-default_hooks = {{_base_.upernet_40k.default_hooks}}
+# UperNet on ADE20K, 40k iterations, with LIT-S (upstream publishes no UperNet).
+# The protocol is ../_base_/protocols/upernet_40k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_40k_ade20k.py', '../_base_/backbones/lit.py']
+
+model = dict(
+    backbone={{_base_.lit_s_seg}},
+    decode_head=dict(in_channels={{_base_.lit_channels}}),
+    auxiliary_head=dict(in_channels=384),
+)

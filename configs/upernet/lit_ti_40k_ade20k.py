@@ -1,4 +1,7 @@
-_base_ = './lit_s_40k_ade20k.py'
+# UperNet on ADE20K, 40k iterations, with LIT-Ti (upstream publishes no UperNet).
+# The protocol is ../_base_/protocols/upernet_40k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_40k_ade20k.py', '../_base_/backbones/lit.py']
+
 model = dict(
     backbone={{_base_.lit_ti_seg}},
     decode_head=dict(in_channels={{_base_.lit_ti_channels}}),

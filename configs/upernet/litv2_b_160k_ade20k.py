@@ -1,6 +1,10 @@
-_base_ = './litv2_s_160k_ade20k.py'
+# UperNet on ADE20K, 160k iterations, with LITv2-B (upstream publishes no UperNet), with its own
+# dense drop-path rate.
+# The protocol is ../_base_/protocols/upernet_160k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_160k_ade20k.py', '../_base_/backbones/litv2.py']
+
 model = dict(
-    backbone={{_base_.litv2_b}},
+    backbone={{_base_.litv2_b_seg}},
     decode_head=dict(in_channels={{_base_.litv2_b_channels}}),
     auxiliary_head=dict(in_channels=512),
 )

@@ -1,6 +1,7 @@
-# UperNet with SegFormer's MiT-B2 (mmseg's MixVisionTransformer) on ADE20K, 160k iterations, as a
-# baseline under the protocol of ./litv2_s_160k_ade20k.py (mmseg's Swin protocol).
-_base_ = ['./litv2_s_160k_ade20k.py', '../_base_/backbones/baselines.py']
+# UperNet on ADE20K, 160k iterations, with SegFormer MiT-B2 (mmseg's MixVisionTransformer), a
+# baseline.
+# The protocol is ../_base_/protocols/upernet_160k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_160k_ade20k.py', '../_base_/backbones/baselines.py']
 
 model = dict(
     backbone={{_base_.mit_b2}},

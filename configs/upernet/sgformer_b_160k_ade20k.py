@@ -1,6 +1,10 @@
-_base_ = './sgformer_s_160k_ade20k.py'
+# UperNet on ADE20K, 160k iterations, with SG-Former-B (upstream is classification only).
+# The protocol is ../_base_/protocols/upernet_160k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_160k_ade20k.py', '../_base_/backbones/sgformer.py']
+
 model = dict(
-    backbone=dict(arch='b', drop_path_rate=0.3),
-    decode_head=dict(in_channels=[96, 192, 384, 768]),
+    backbone={{_base_.sgformer_b}},
+    decode_head=dict(in_channels={{_base_.sgformer_b_channels}}),
     auxiliary_head=dict(in_channels=384),
 )
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.sgformer_custom_keys}}))

@@ -1,6 +1,10 @@
-_base_ = './spectformer_h-s_160k_ade20k.py'
+# UperNet on ADE20K, 160k iterations, with SpectFormer H-L (upstream is classification only).
+# The protocol is ../_base_/protocols/upernet_160k_ade20k.py; this file adds the backbone.
+_base_ = ['../_base_/protocols/upernet_160k_ade20k.py', '../_base_/backbones/spectformer.py']
+
 model = dict(
-    backbone=dict(arch='h-l', drop_path_rate=0.3),
-    decode_head=dict(in_channels=[96, 192, 384, 512]),
+    backbone={{_base_.spectformer_h_l}},
+    decode_head=dict(in_channels={{_base_.spectformer_h_l_channels}}),
     auxiliary_head=dict(in_channels=384),
 )
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.spectformer_custom_keys}}))

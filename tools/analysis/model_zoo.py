@@ -55,8 +55,20 @@ def measure(path: str) -> dict:
 
 
 def model_digest(path: str) -> str:
-    """Hash of a config's resolved model: what params and FLOPs depend on (config variables do not)."""
-    return hashlib.sha1(repr(load_config(path).model.to_dict()).encode()).hexdigest()
+    """Hash of a config's resolved model: what params and FLOPs depend on.
+
+    Config variables do not enter it, nor where the initial weights come from (``init_cfg``,
+    ``pretrained``).
+    """
+
+    def architecture(value):
+        if isinstance(value, dict):
+            return {k: architecture(v) for k, v in value.items() if k not in ('init_cfg', 'pretrained')}
+        if isinstance(value, list | tuple):
+            return [architecture(v) for v in value]
+        return value
+
+    return hashlib.sha1(repr(architecture(load_config(path).model.to_dict())).encode()).hexdigest()
 
 
 def read_jsonl(paths: list[str]) -> list[dict]:

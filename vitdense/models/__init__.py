@@ -1,4 +1,5 @@
 """Models of vitdense."""
 
 from .backbones import *  # noqa: F401,F403
+from .classifiers import UpstreamImageClassifier  # noqa: F401
 from .necks import *  # noqa: F401,F403

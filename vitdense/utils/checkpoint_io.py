@@ -413,10 +413,18 @@ def _named(resolve: Callable[[str], str], process: Callable[[Any], Any] = lambda
     return load_named
 
 
+def load_from_timm(filename: str, map_location: Any = None) -> dict[str, Any]:
+    """``timm://MODEL``: timm's pretrained weights of MODEL, from the Hugging Face hub or timm's cache."""
+    import timm
+
+    return {'state_dict': timm.create_model(filename.split('://', 1)[1], pretrained=True).state_dict()}
+
+
 def register_checkpoint_loaders() -> None:
-    """Make mmengine load local files, http(s) URLs and OpenMMLab model names through this module."""
+    """Make mmengine load local files, http(s) URLs, OpenMMLab and timm model names through this module."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=load_from_http, force=True)
+    CheckpointLoader.register_scheme(prefixes='timm://', loader=load_from_timm, force=True)
     CheckpointLoader.register_scheme(
         prefixes=('open-mmlab://', 'openmmlab://'), loader=_named(_openmmlab_name), force=True
     )

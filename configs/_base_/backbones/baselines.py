@@ -51,6 +51,8 @@ swin_t_seg = dict(
     ),
 )
 swin_channels = [96, 192, 384, 768]
+vit_s_channels = [384] * 4
+convmixer_channels = [768] * 4
 mit_b2 = dict(
     _delete_=True,
     type='mmseg.MixVisionTransformer',
@@ -79,27 +81,30 @@ mvitv2_t = dict(
 )
 mvit_channels = [96, 192, 384, 768]
 # Single-scale timm models: blocks 3, 5, 7, 11 (the XCiT / BEiT / Context Broadcasting
-# choice) become strides 4-32 inside TimmPyramid; `pretrained=True` takes timm's weights.
+# choice) become strides 4-32 inside TimmPyramid; `timm://MODEL` names timm's weights. XCiT-S12's
+# drop path is facebookresearch/xcit's for dense prediction (its detection and segmentation configs);
+# DeiT-S takes CBViT-S's.
 xcit_s12 = dict(
     _delete_=True,
     type='TimmPyramid',
     model_name='xcit_small_12_p16_224',
-    pretrained=True,
+    init_cfg=dict(type='Pretrained', checkpoint='timm://xcit_small_12_p16_224'),
     block_indices=(3, 5, 7, 11),
-    drop_path_rate=0.1,
+    drop_path_rate=0.05,
     pyramid_norm_cfg=dict(type='SyncBN', requires_grad=True),
 )
 deit_s = dict(
     xcit_s12,
     model_name='deit_small_patch16_224',
-    model_kwargs=dict(dynamic_img_size=True),
+    drop_path_rate=0.1,
+    init_cfg=dict(type='Pretrained', checkpoint='timm://deit_small_patch16_224'),
 )
 # ConvMixer-768/32 (patch 7): its stride-7 maps are resampled to stride 8 before the pyramid
 convmixer_768 = dict(
     _delete_=True,
     type='TimmPyramid',
     model_name='convmixer_768_32',
-    pretrained=True,
+    init_cfg=dict(type='Pretrained', checkpoint='timm://convmixer_768_32'),
     block_indices=(7, 15, 23, 31),
     pyramid_norm_cfg=dict(type='SyncBN', requires_grad=True),
 )

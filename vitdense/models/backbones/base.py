@@ -1,119 +1,179 @@
-"""The contract every vitdense backbone follows.
+"""The contract every vitdense backbone follows, declared once per backbone.
 
-A backbone takes ``arch`` (a size name from its ``arch_zoo`` or a dict with
-the same keys), ``out_indices``, ``frozen_stages``, ``drop_path_rate``,
-``with_cp`` and ``init_cfg``; it returns a tuple of NCHW tensors, one per
-entry of ``out_indices``, and exposes ``out_channels`` and ``strides`` for
-them. ``init_cfg=dict(type='Pretrained', checkpoint=...)`` loads an upstream
-release through the backbone's converter, strictly.
+In the spirit of timm's ``feature_info`` and detectron2's ``output_shape()``: a
+backbone declares its stem and its stages (:class:`StageSpec`: output channels,
+stride, the modules that compute it) once, with :meth:`DenseBackbone.declare_stages`.
+``out_channels`` and ``strides`` of the returned maps, ``frozen_stages`` (the stem,
+then whole stages), ``out_indices`` checks and ``norm_eval`` derive from that.
+
+* :class:`DenseBackbone`: the contract (also :class:`~.timm_pyramid.TimmPyramid`'s);
+  mmseg's deprecated ``pretrained=`` is mapped to ``init_cfg`` as mmseg's own
+  backbones do.
+* :class:`UpstreamBackbone`: a vitdense implementation of an upstream architecture:
+  sizes by ``arch``, upstream's initialisation, upstream's checkpoints (through
+  :class:`~.weights.ConvertsCheckpoints`).
+* :class:`PyramidBackbone`: the hierarchical ones (LITv2, LIT, SpectFormer,
+  SG-Former): four :class:`~vitdense.models.layers.Stage` of strides 4-32.
 """
 
 from __future__ import annotations
 
-import re
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import torch
-from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from mmengine.runner.checkpoint import CheckpointLoader
+from timm.layers import calculate_drop_path_rates
 from torch import Tensor, nn
 
-from ...utils.checkpoint_io import trusted_checkpoints
+from .weights import CheckpointMismatchError, ConvertsCheckpoints
+
+__all__ = ['CheckpointMismatchError', 'DenseBackbone', 'PyramidBackbone', 'StageSpec', 'UpstreamBackbone']
 
 
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint whose keys or shapes do not fit the model."""
-
-
-def extract_state_dict(checkpoint: Any, prefer_ema: bool = False) -> dict[str, Tensor]:
-    """Return the tensors of a loaded checkpoint, whatever its wrapping.
-
-    Understands the ``model`` (DeiT/Swin/LIT releases), ``state_dict``
-    (mmengine), ``state_dict_ema`` and ``model_ema`` wrappers and strips a
-    ``module.`` prefix left by DataParallel/DDP.
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of a backbone, as the contract sees it.
 
     Args:
-        checkpoint: What ``torch.load`` returned.
-        prefer_ema: Take the EMA weights when the file holds both.
-
-    Returns:
-        A flat mapping from key to tensor.
-
-    Raises:
-        CheckpointMismatchError: If no state dict can be found.
-    """
-    if not isinstance(checkpoint, dict):
-        raise CheckpointMismatchError(f'expected a dict-like checkpoint, got {type(checkpoint).__name__}')
-    wrappers = ['state_dict_ema', 'model_ema', 'state_dict', 'model']
-    if not prefer_ema:
-        wrappers = wrappers[2:] + wrappers[:2]
-    for key in wrappers:
-        if isinstance(checkpoint.get(key), dict):
-            checkpoint = checkpoint[key]
-            break
-    state_dict = {k: v for k, v in checkpoint.items() if isinstance(v, Tensor)}
-    if not state_dict:
-        raise CheckpointMismatchError(f'no tensors found; top-level keys: {sorted(checkpoint)}')
-    if all(k.startswith('module.') for k in state_dict):
-        state_dict = {k[len('module.') :]: v for k, v in state_dict.items()}
-    return state_dict
-
-
-def _format_keys(keys: Sequence[str], limit: int = 40) -> str:
-    keys = sorted(keys)
-    more = f'\n  ... and {len(keys) - limit} more' if len(keys) > limit else ''
-    return '\n  '.join(keys[:limit]) + more
-
-
-def check_fit(
-    name: str,
-    source: str,
-    missing: Sequence[str],
-    unexpected: Sequence[str],
-    mismatched: Sequence[str],
-    hint: str = '',
-) -> None:
-    """Raise one error listing every missing, unexpected and wrong-shaped key, if there is any.
-
-    Raises:
-        CheckpointMismatchError: If any of the lists is not empty.
-    """
-    if not (missing or unexpected or mismatched):
-        return
-    parts = [f'{name}: checkpoint {source} does not fit the model.']
-    for title, keys in (('missing', missing), ('unexpected', unexpected), ('shape mismatch', mismatched)):
-        if keys:
-            parts.append(f'{title} ({len(keys)}):\n  {_format_keys(keys)}')
-    if mismatched and hint:
-        parts.append(hint)
-    raise CheckpointMismatchError('\n'.join(parts))
-
-
-class StageFreezing(nn.Module):
-    """``frozen_stages`` and ``norm_eval`` for a backbone that names its modules per stage.
-
-    The backbone sets ``frozen_stages`` and ``norm_eval`` and implements
-    ``stage_modules(index)`` (``-1``: the stem).
+        channels: Channels of the stage's output map.
+        stride: Its nominal stride in pixels.
+        modules: Names (attribute paths) of the modules and parameters that compute
+            the output from the previous stage's: frozen together with the stage.
     """
 
-    frozen_stages: int
-    norm_eval: bool
+    channels: int
+    stride: int
+    modules: tuple[str, ...]
 
-    def stage_modules(self, index: int) -> list[nn.Module]:
-        """Modules frozen with stage ``index`` (``-1``: the stem)."""
-        raise NotImplementedError
 
+def pretrained_to_init_cfg(name: str, pretrained: str | None, init_cfg: dict | list | None) -> Any:
+    """The deprecated ``pretrained=`` of mmseg (its segmentors pass it to the backbone) as ``init_cfg``."""
+    if pretrained is None:
+        return init_cfg
+    if init_cfg is not None:
+        raise ValueError(f'{name}: init_cfg and pretrained cannot be set at the same time')
+    if not isinstance(pretrained, str):
+        raise TypeError(f'{name}: pretrained must be a str or None, got {type(pretrained).__name__}')
+    warnings.warn('DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead', stacklevel=3)
+    return dict(type='Pretrained', checkpoint=pretrained)
+
+
+class DenseBackbone(BaseModule):
+    """A backbone returning a tuple of NCHW maps, one per entry of ``out_indices``.
+
+    Subclasses build their layers, then call :meth:`declare_stages` once.
+
+    Args:
+        num_stages: How many stages the backbone has (``out_indices`` index them).
+        out_indices: Stages whose outputs are returned.
+        frozen_stages: -1 none, 0 the stem, ``k`` the stem and the first ``k``
+            stages (parameters fixed, modules in eval mode).
+        norm_eval: Keep every BatchNorm in eval mode while training.
+        pretrained: Deprecated (mmseg's segmentors pass it): a checkpoint, mapped to
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
+        init_cfg: mmengine initialisation config.
+    """
+
+    def __init__(
+        self,
+        num_stages: int,
+        out_indices: Sequence[int] | int,
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        pretrained: str | None = None,
+        init_cfg: dict | list | None = None,
+    ) -> None:
+        super().__init__(init_cfg=pretrained_to_init_cfg(type(self).__name__, pretrained, init_cfg))
+        self.num_stages = num_stages
+        self.out_indices = self._check_out_indices(out_indices)
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(
+                f'{type(self).__name__}: frozen_stages must be in [-1, {num_stages}], got {frozen_stages}'
+            )
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.stem: tuple[str, ...] = ()
+        self.stage_specs: tuple[StageSpec, ...] = ()
+
+    def _check_out_indices(self, out_indices: Sequence[int] | int) -> tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = (out_indices,)
+        n = self.num_stages
+        indices = tuple(i % n if -n <= i < 0 else i for i in out_indices)
+        if not indices or len(set(indices)) != len(indices) or not all(0 <= i < n for i in indices):
+            raise ValueError(
+                f'{type(self).__name__}: out_indices must be distinct stage indices in [0, {n}), '
+                f'got {tuple(out_indices)}'
+            )
+        return tuple(sorted(indices))
+
+    def declare_stages(self, stem: Sequence[str], stages: Sequence[StageSpec]) -> None:
+        """Declare the stem and the stages (once, after building the layers); applies ``frozen_stages``.
+
+        Args:
+            stem: Names of the modules and parameters before the first stage.
+            stages: One :class:`StageSpec` per stage.
+        """
+        if len(stages) != self.num_stages:
+            raise ValueError(
+                f'{type(self).__name__}: declared {len(stages)} stages, expected {self.num_stages}'
+            )
+        for name in [*stem, *(m for s in stages for m in s.modules)]:
+            self._resolve(name)  # a typo fails at construction, not when freezing
+        self.stem, self.stage_specs = tuple(stem), tuple(stages)
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def stage_channels(self) -> list[int]:
+        """Channels of every stage's output (all stages, not only ``out_indices``)."""
+        return [s.channels for s in self.stage_specs]
+
+    @property
+    def stage_strides(self) -> list[int]:
+        """Nominal stride of every stage's output."""
+        return [s.stride for s in self.stage_specs]
+
+    @property
+    def out_channels(self) -> list[int]:
+        """Channels of the returned feature maps."""
+        return [self.stage_specs[i].channels for i in self.out_indices]
+
+    @property
+    def strides(self) -> list[int]:
+        """Nominal strides of the returned feature maps."""
+        return [self.stage_specs[i].stride for i in self.out_indices]
+
+    def _resolve(self, name: str) -> nn.Module | nn.Parameter:
+        try:
+            return self.get_submodule(name)
+        except AttributeError:
+            try:
+                return self.get_parameter(name)
+            except AttributeError as err:
+                raise AttributeError(
+                    f'{type(self).__name__}: declared {name!r} is no module or parameter'
+                ) from err
+
+    def stage_modules(self, index: int) -> list[nn.Module | nn.Parameter]:
+        """What freezes with stage ``index`` (``-1``: the stem): modules and parameters."""
+        names = self.stem if index < 0 else self.stage_specs[index].modules
+        return [self._resolve(name) for name in names]
+
+    # ------------------------------------------------------------------ freezing
     def _freeze_stages(self) -> None:
         for index in range(-1, self.frozen_stages):
-            for module in self.stage_modules(index):
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
+            for item in self.stage_modules(index):
+                if isinstance(item, nn.Module):
+                    item.eval()
+                    item.requires_grad_(False)
+                else:
+                    item.requires_grad = False
 
-    def train(self, mode: bool = True) -> StageFreezing:
+    def train(self, mode: bool = True) -> DenseBackbone:
         """Set train/eval mode; frozen stages (and, with ``norm_eval``, BatchNorms) stay in eval."""
         super().train(mode)
         self._freeze_stages()
@@ -124,56 +184,56 @@ class StageFreezing(nn.Module):
         return self
 
 
-class PyramidBackbone(StageFreezing, BaseModule):
-    """Base class of the vitdense pyramid backbones.
+class UpstreamBackbone(ConvertsCheckpoints, DenseBackbone):
+    """A vitdense implementation of an upstream architecture.
 
-    Subclasses set ``arch_zoo`` and ``arch_keys``, build their layers, and
-    implement ``forward``, ``reset_parameters``, ``convert_checkpoint`` and
-    ``stage_modules``.
+    Subclasses set ``arch_zoo`` (sizes) and ``arch_keys``, build their layers,
+    declare their stages, and implement ``forward``, ``reset_parameters`` and
+    ``convert_checkpoint``. ``init_cfg=dict(type='Pretrained', checkpoint=...,
+    prefix=None, use_ema=False, trusted=False)`` loads an upstream release strictly
+    (see :class:`~.weights.ConvertsCheckpoints`); any ``load_state_dict`` of a
+    model holding the backbone converts upstream's layout.
 
     Args:
         arch: A name in ``arch_zoo`` or a dict with the keys ``arch_keys``.
-        out_indices: Stages (0-based) whose outputs are returned.
-        frozen_stages: Stages to freeze: -1 none, 0 the stem, ``k`` the stem
-            and the first ``k`` stages (parameters fixed, modules in eval mode).
-        norm_eval: Keep every BatchNorm in eval mode while training.
-        init_cfg: mmengine initialisation config; ``type='Pretrained'`` loads
-            an upstream checkpoint through ``convert_checkpoint``.
+        out_indices: Stages whose outputs are returned.
+        frozen_stages: See :class:`DenseBackbone`.
+        norm_eval: See :class:`DenseBackbone`.
+        pretrained: See :class:`DenseBackbone`.
+        init_cfg: ``type='Pretrained'`` loads an upstream checkpoint; None
+            initialises as upstream does before pre-training.
     """
 
     arch_zoo: ClassVar[dict[str, dict[str, Any]]] = {}
     arch_keys: ClassVar[tuple[str, ...]] = ()
     #: Keys of ``arch`` that hold one entry per stage (checked against ``num_stages``).
     per_stage_keys: ClassVar[tuple[str, ...]] = ()
-    num_stages: ClassVar[int] = 4
-    #: Regexes of upstream keys the dense model does not use (the classifier,
-    #: derived buffers); such keys are dropped on loading, and logged.
-    dropped_keys: ClassVar[tuple[str, ...]] = (r'head\.', r'norm\.')
 
     def __init__(
         self,
         arch: str | dict,
-        out_indices: Sequence[int] = (0, 1, 2, 3),
+        out_indices: Sequence[int] | int,
         frozen_stages: int = -1,
         norm_eval: bool = False,
+        pretrained: str | None = None,
         init_cfg: dict | list | None = None,
     ) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.norm_eval = norm_eval
-        self.arch_settings = self.parse_arch(arch)
+        self.arch_name = arch if isinstance(arch, str) else 'custom'
+        settings = self.parse_arch(arch)
+        num_stages = self.count_stages(settings)
         for key in self.per_stage_keys:
-            if len(self.arch_settings[key]) != self.num_stages:
+            if len(settings[key]) != num_stages:
                 raise ValueError(
-                    f'{type(self).__name__}: arch {key} needs {self.num_stages} entries, '
-                    f'got {self.arch_settings[key]}'
+                    f'{type(self).__name__}: arch {key} needs {num_stages} entries, got {settings[key]}'
                 )
-        self.out_indices = self._check_out_indices(out_indices)
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(
-                f'{type(self).__name__}: frozen_stages must be in [-1, {self.num_stages}], '
-                f'got {frozen_stages}'
-            )
-        self.frozen_stages = frozen_stages
+        super().__init__(num_stages, out_indices, frozen_stages, norm_eval, pretrained, init_cfg)
+        self.arch_settings = settings
+        self.enable_upstream_state_dicts()
+
+    @classmethod
+    def count_stages(cls, settings: dict[str, Any]) -> int:
+        """How many stages an architecture of these settings has (4 for the pyramids)."""
+        return 4
 
     @classmethod
     def parse_arch(cls, arch: str | dict) -> dict[str, Any]:
@@ -198,90 +258,26 @@ class PyramidBackbone(StageFreezing, BaseModule):
             return dict(arch)
         raise TypeError(f'{name}: arch must be a str or a dict, got {type(arch).__name__}')
 
-    def _check_out_indices(self, out_indices: Sequence[int] | int) -> tuple[int, ...]:
-        if isinstance(out_indices, int):
-            out_indices = (out_indices,)
-        indices = tuple(i % self.num_stages if -self.num_stages <= i < 0 else i for i in out_indices)
-        bad = [i for i in indices if not 0 <= i < self.num_stages]
-        if bad or not indices or len(set(indices)) != len(indices):
-            raise ValueError(
-                f'{type(self).__name__}: out_indices must be distinct stage indices in '
-                f'[0, {self.num_stages}), got {tuple(out_indices)}'
-            )
-        return tuple(sorted(indices))
+    def describe(self) -> str:
+        """The model in messages: ``LITv2(arch='s')``."""
+        return f'{type(self).__name__}(arch={self.arch_name!r})'
 
-    @staticmethod
-    def split_per_stage(values: Sequence, depths: Sequence[int]) -> list[list]:
-        """Split a per-block list into one list per stage of ``depths`` blocks."""
-        starts = [sum(depths[:i]) for i in range(len(depths))]
-        return [list(values[start : start + depth]) for start, depth in zip(starts, depths, strict=True)]
+    def fit_hint(self, converted: dict[str, Tensor]) -> str:
+        """Name the size of ``arch_zoo`` whose shapes the checkpoint has, if it is another one."""
+        import torch
 
-    @classmethod
-    def stage_drop_paths(cls, drop_path_rate: float, depths: Sequence[int]) -> list[list[float]]:
-        """Stochastic depth rising linearly from 0 to ``drop_path_rate`` over all blocks, per stage."""
-        return cls.split_per_stage(torch.linspace(0, drop_path_rate, sum(depths)).tolist(), depths)
+        for arch in self.arch_zoo:
+            if arch == self.arch_name:
+                continue
+            with torch.device('meta'):
+                shapes = {k: v.shape for k, v in type(self)(arch=arch).state_dict().items()}
+            shared = [k for k in converted if k in shapes]
+            if len(shared) >= 0.9 * len(converted) and all(shapes[k] == converted[k].shape for k in shared):
+                name = type(self).__name__
+                return f'(its shapes are those of {name} arch {arch!r}; the model is {self.describe()})'
+        return super().fit_hint(converted)
 
-    # ------------------------------------------------------------------ contract
-    @property
-    def stage_channels(self) -> list[int]:
-        """Channels of every stage's output (all stages, not only ``out_indices``)."""
-        return list(self.dims)
-
-    @property
-    def stage_strides(self) -> list[int]:
-        """Nominal stride of every stage's output."""
-        return [4, 8, 16, 32][: self.num_stages]
-
-    @property
-    def out_channels(self) -> list[int]:
-        """Channels of the returned feature maps."""
-        return [self.stage_channels[i] for i in self.out_indices]
-
-    @property
-    def strides(self) -> list[int]:
-        """Nominal strides of the returned feature maps."""
-        return [self.stage_strides[i] for i in self.out_indices]
-
-    def stage_modules(self, index: int) -> list[nn.Module]:
-        """Modules frozen with stage ``index``: the stem for -1, else the stage and its output norm."""
-        if index < 0:
-            return [self.patch_embed]
-        norm = getattr(self, f'norm{index}', None)
-        return [self.stages[index]] + ([norm] if norm is not None else [])
-
-    # ---------------------------------------------------------- output norms
-    def add_out_norms(self, stages: Sequence[int], eps: float = 1e-5) -> None:
-        """Add a LayerNorm ``norm{i}`` on the output of each stage ``i`` returned in ``stages``."""
-        for i in stages:
-            if i in self.out_indices:
-                self.add_module(f'norm{i}', nn.LayerNorm(self.stage_channels[i], eps=eps))
-
-    def check_input_size(self, x: Tensor, min_side: int) -> None:
-        """Raise a clear error for an input smaller than the network can take."""
-        H, W = x.shape[-2:]
-        if H < min_side or W < min_side:
-            raise ValueError(
-                f'{type(self).__name__} needs inputs of at least {min_side}x{min_side} pixels so that its '
-                f'stride-32 stage keeps a token; got {H}x{W}'
-            )
-
-    def forward_stages(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Run ``self.stages`` on channels-last tokens; return the ``out_indices`` outputs (NCHW)."""
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)  # B, H_i, W_i, C_i
-            if i in self.out_indices:
-                outs.append(self.output(i, x))
-        return tuple(outs)
-
-    def output(self, index: int, x: Tensor) -> Tensor:
-        """Stage ``index``'s channels-last map (B, H, W, C) as an NCHW output, normalised if it has a norm."""
-        norm = getattr(self, f'norm{index}', None)
-        if norm is not None:
-            x = norm(x)
-        return x.permute(0, 3, 1, 2).contiguous()
-
-    # --------------------------------------------------------------- weights
+    # ------------------------------------------------------------------ weights
     def reset_parameters(self) -> None:
         """Initialise the weights the way upstream does before pre-training.
 
@@ -306,20 +302,6 @@ class PyramidBackbone(StageFreezing, BaseModule):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Map an upstream state dict to this model's keys.
-
-        It receives the state dict without the ``dropped_keys``;
-        implementations rename keys and resize size-dependent tables to this
-        model, and pass keys they do not know through unchanged so that the
-        strict check reports them.
-        """
-        raise NotImplementedError
-
-    def is_new_key(self, key: str) -> bool:
-        """Whether ``key`` may be absent from an upstream checkpoint (dense-only layers)."""
-        return False
-
     def init_weights(self) -> None:
         """Initialise as upstream does, or load ``init_cfg``'s pretrained checkpoint."""
         cfg = self.init_cfg
@@ -336,97 +318,53 @@ class PyramidBackbone(StageFreezing, BaseModule):
         else:
             super().init_weights()
 
-    def load_pretrained(
-        self, filename: str, prefix: str | None = None, use_ema: bool = False, trusted: bool = False
+
+class PyramidBackbone(UpstreamBackbone):
+    """A hierarchical backbone: a stem (``patch_embed``), then four stages of strides 4-32.
+
+    Subclasses build ``self.stages`` (:class:`~vitdense.models.layers.Stage`) and
+    optional output norms (:meth:`add_out_norms`), then call :meth:`declare_pyramid`.
+    """
+
+    @staticmethod
+    def stage_drop_paths(drop_path_rate: float, depths: Sequence[int]) -> list[list[float]]:
+        """Stochastic depth rising linearly from 0 to ``drop_path_rate`` over all blocks, per stage."""
+        return calculate_drop_path_rates(drop_path_rate, list(depths), stagewise=True)
+
+    def add_out_norms(self, stages: Sequence[int], channels: Sequence[int], eps: float = 1e-5) -> None:
+        """Add a LayerNorm ``norm{i}`` on the output of each stage ``i`` in ``stages`` that is returned."""
+        for i in stages:
+            if i in self.out_indices:
+                self.add_module(f'norm{i}', nn.LayerNorm(channels[i], eps=eps))
+
+    def declare_pyramid(
+        self, channels: Sequence[int], stem: Sequence[str] = ('patch_embed',), last: Sequence[str] = ()
     ) -> None:
-        """Load an upstream (or vitdense) checkpoint strictly.
+        """Declare ``stem`` and the four stages: ``stages.i`` and its output norm ``norm{i}``.
 
-        Args:
-            filename: Path or URL of the checkpoint.
-            prefix: Keep only keys under this prefix (e.g. ``'backbone.'`` to
-                take the backbone out of a detector checkpoint).
-            use_ema: Take the EMA weights (``state_dict_ema``) of a file that
-                holds both (``init_cfg=dict(..., use_ema=True)``).
-            trusted: Unpickle the file fully, running any code it holds
-                (``init_cfg=dict(..., trusted=True)``); without it a file that
-                pickles more than weights and known training state is refused
-                (see :mod:`vitdense.utils.checkpoint_io`).
-
-        Raises:
-            CheckpointMismatchError: Listing missing, unexpected and
-                wrong-shaped keys when the checkpoint does not fit.
+        ``last`` names more modules of the last stage (LIT-Ti's classifier: its class token, final norm).
         """
-        logger = MMLogger.get_current_instance()
-        with trusted_checkpoints(*([filename] if trusted else [])):
-            checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu', logger=logger)
-        self.load_converted(
-            extract_state_dict(checkpoint, prefer_ema=use_ema), prefix=prefix, source=filename
-        )
+        stages = []
+        for i, c in enumerate(channels):
+            names = (f'stages.{i}',) + ((f'norm{i}',) if hasattr(self, f'norm{i}') else ())
+            stages.append(StageSpec(c, 4 * 2**i, names + (tuple(last) if i == len(channels) - 1 else ())))
+        self.declare_stages(stem, stages)
 
-    def load_converted(
-        self, state_dict: dict[str, Tensor], prefix: str | None = None, source: str = 'state dict'
-    ) -> None:
-        """Convert ``state_dict`` and load it strictly (see :meth:`load_pretrained`)."""
-        name = type(self).__name__
-        if prefix:
-            state_dict = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-            if not state_dict:
-                raise CheckpointMismatchError(f'{name}: no key of {source} starts with {prefix!r}')
-        dropped = [k for k in state_dict if any(re.match(p, k) for p in self.dropped_keys)]
-        converted = self.convert_checkpoint({k: v for k, v in state_dict.items() if k not in dropped})
-        own = self.state_dict()
-        missing = [k for k in own if k not in converted and not self.is_new_key(k)]
-        unexpected = [k for k in converted if k not in own]
-        mismatched = [
-            f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-            for k, v in converted.items()
-            if k in own and v.shape != own[k].shape
-        ]
-        check_fit(
-            name, source, missing, unexpected, mismatched, hint='(a checkpoint of another size? check `arch`)'
-        )
-        self.load_state_dict(converted, strict=False)
-        new = [k for k in own if k not in converted]
-        logger = MMLogger.get_current_instance()
-        logger.info(f'{name}: loaded {len(converted)} tensors from {source}')
-        if dropped:
-            logger.info(f'{name}: dropped keys the dense model does not use:\n  {_format_keys(dropped)}')
-        if new:
-            logger.info(f'{name}: newly initialised (dense-only layers):\n  {_format_keys(new)}')
+    def check_input_size(self, x: Tensor, min_side: int) -> None:
+        """Raise a clear error for an input smaller than the network can take."""
+        H, W = x.shape[-2:]
+        if H < min_side or W < min_side:
+            raise ValueError(
+                f'{type(self).__name__} needs inputs of at least {min_side}x{min_side} pixels so that its '
+                f'stride-32 stage keeps a token; got {H}x{W}'
+            )
 
-
-def rename_pvt_layout(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Rename the PVT-style upstream layout to vitdense's stages.
-
-    ``patch_embed1`` becomes the stem, ``patch_embed{2..4}`` the downsampling that
-    starts stages 2-4, ``block{i}.j`` the blocks and ``norm{i}`` the norm closing
-    stage ``i``; a block's ``mlp`` becomes ``ffn`` (its ``dwconv.dwconv``, ``dwconv``).
-    Other keys pass unchanged.
-    """
-    converted = {}
-    for key, value in state_dict.items():
-        new = key
-        if m := re.match(r'patch_embed1\.(.*)', key):
-            new = f'patch_embed.{m.group(1)}'
-        elif m := re.match(r'patch_embed(\d)\.(.*)', key):
-            new = f'stages.{int(m.group(1)) - 1}.downsample.{m.group(2)}'
-        elif m := re.match(r'norm(\d)\.(.*)', key):
-            new = f'stages.{int(m.group(1)) - 1}.norm.{m.group(2)}'
-        elif m := re.match(r'block(\d)\.(.*)', key):
-            rest = m.group(2).replace('.mlp.dwconv.dwconv.', '.ffn.dwconv.').replace('.mlp.', '.ffn.')
-            new = f'stages.{int(m.group(1)) - 1}.blocks.{rest}'
-        converted[new] = value
-    return converted
-
-
-def fuse_q_kv(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Fuse separate ``attn.q`` and ``attn.kv`` projections into one ``attn.qkv`` (rows ``[q; k; v]``).
-
-    Attention modules with ``q`` but no ``kv`` (e.g. SG-Former's guided attention) keep theirs.
-    """
-    fused = dict(state_dict)
-    for key in [k for k in state_dict if '.attn.q.' in k]:
-        kv = key.replace('.attn.q.', '.attn.kv.')
-        if kv in fused:
-            fused[key.replace('.attn.q.', '.attn.qkv.')] = torch.cat([fused.pop(key), fused.pop(kv)])
-    return fused
+    def forward_stages(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Run ``self.stages`` on channels-last tokens; return the ``out_indices`` outputs (NCHW)."""
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)  # B, H_i, W_i, C_i
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}', None)
+                outs.append((norm(x) if norm is not None else x).permute(0, 3, 1, 2).contiguous())
+        return tuple(outs)

@@ -26,11 +26,12 @@ from collections.abc import Sequence
 
 import torch
 from mmengine.registry import MODELS
-from timm.layers import DropPath
+from timm.layers import DropPath, Mlp, calculate_drop_path_rates, resample_abs_pos_embed
 from torch import Tensor, nn
 
-from ..layers import ContextBroadcast, GlobalAttention, Mlp, PatchEmbed, maybe_checkpoint, resize_pos_embed
-from .base import PyramidBackbone
+from ..layers import ContextBroadcast, GlobalAttention, PatchEmbed, maybe_checkpoint
+from .base import StageSpec, UpstreamBackbone
+from .weights import pretraining_hint
 
 
 # --------------------------------------------------------------------------- blocks
@@ -80,8 +81,8 @@ class ViTBlock(nn.Module):
 
 # --------------------------------------------------------------------------- backbone
 @MODELS.register_module()
-class CBViT(PyramidBackbone):
-    """Plain ViT backbone with context broadcasting; each "stage" is one block.
+class CBViT(UpstreamBackbone):
+    """Plain ViT backbone with context broadcasting; each "stage" is one block (stride 16).
 
     Args:
         arch: ``'ti'``, ``'s'``, ``'b'`` (DeiT sizes) or a dict with ``embed_dims``,
@@ -93,12 +94,16 @@ class CBViT(PyramidBackbone):
         patch_size: Patch side (the output stride).
         pretrain_img_size: Image size the position embedding is stored for.
         with_cls_token: Keep DeiT's class token in the sequence.
+        out_type: ``'featmap'``: the NCHW maps of ``out_indices`` (dense prediction);
+            ``'cls_token'``: DeiT's classifier input, the class token of the last
+            block after a final LayerNorm (``norm``), as (B, C).
         in_channels: Input image channels.
         out_indices: Blocks whose outputs are returned (stride-16 maps).
         frozen_stages: -1 none; 0 the patch embedding, class token and position
             embedding; ``k`` those and the first ``k`` blocks.
         drop_path_rate: Stochastic depth, increasing linearly over the blocks.
         with_cp: Activation checkpointing per block.
+        pretrained: Deprecated, see :class:`~.base.DenseBackbone`.
         init_cfg: ``dict(type='Pretrained', checkpoint=...)`` loads a DeiT / timm
             ViT checkpoint (``deit_small_patch16_224`` layout, or the DeiT release
             wrapped in ``model``); CBS scales absent from it start at 0.5.
@@ -116,14 +121,16 @@ class CBViT(PyramidBackbone):
         patch_size: int = 16,
         pretrain_img_size: int = 224,
         with_cls_token: bool = True,
+        out_type: str = 'featmap',
         in_channels: int = 3,
         out_indices: Sequence[int] = (3, 5, 7, 11),
         frozen_stages: int = -1,
         drop_path_rate: float = 0.1,
         with_cp: bool = False,
+        pretrained: str | None = None,
         init_cfg: dict | list | None = None,
     ) -> None:
-        super().__init__(arch, out_indices, frozen_stages, False, init_cfg)
+        super().__init__(arch, out_indices, frozen_stages, False, pretrained, init_cfg)
         if cb not in ('none', 'cb', 'cbs'):
             raise ValueError(f"CBViT: cb must be 'none', 'cb' or 'cbs', got {cb!r}")
         if cb_position not in ('mlp', 'attn', 'both'):
@@ -139,7 +146,8 @@ class CBViT(PyramidBackbone):
             )
         else:
             layers = set(cb_layers)
-        self.dims, self.patch_size, self.with_cp = dims, patch_size, with_cp
+        self.cb = cb
+        self.patch_size, self.with_cp = patch_size, with_cp
         self.num_extra = int(with_cls_token)
         self.patch_embed = PatchEmbed(in_channels, dims, patch_size, norm=False)
         self.pos_grid = (pretrain_img_size // patch_size,) * 2
@@ -147,40 +155,29 @@ class CBViT(PyramidBackbone):
         self.pos_embed = nn.Parameter(
             torch.zeros(1, self.num_extra + self.pos_grid[0] * self.pos_grid[1], dims)
         )
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        dpr = calculate_drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             ViTBlock(
                 dims, self.arch_settings['num_heads'], 4.0, cb if i in layers else 'none', cb_position, dpr[i]
             )
             for i in range(depth)
         )
-        self._freeze_stages()
+        if out_type not in ('featmap', 'cls_token') or (out_type == 'cls_token' and not with_cls_token):
+            raise ValueError(
+                f"CBViT: out_type must be 'featmap' or 'cls_token' (with the class token), got {out_type!r}"
+            )
+        self.out_type = out_type
+        self.norm = nn.LayerNorm(dims, eps=1e-6) if out_type == 'cls_token' else None
+        stem = ('patch_embed', 'pos_embed') + (('cls_token',) if with_cls_token else ())
+        stages = [StageSpec(dims, patch_size, (f'blocks.{i}',)) for i in range(depth)]
+        if self.norm is not None:
+            stages[-1] = StageSpec(dims, patch_size, (f'blocks.{depth - 1}', 'norm'))
+        self.declare_stages(stem, stages)
 
-    @property
-    def num_stages(self) -> int:
-        """Blocks of the ViT."""
-        return self.arch_settings['depth']
-
-    @property
-    def stage_channels(self) -> list[int]:
-        """Channels of every block's output."""
-        return [self.arch_settings['embed_dims']] * self.num_stages
-
-    @property
-    def stage_strides(self) -> list[int]:
-        """Every block's output has the patch stride."""
-        return [self.patch_size] * self.num_stages
-
-    def stage_modules(self, index: int) -> list[nn.Module]:
-        """The patch embedding for -1, block ``index`` otherwise."""
-        return [self.patch_embed] if index < 0 else [self.blocks[index]]
-
-    def _freeze_stages(self) -> None:
-        super()._freeze_stages()
-        if self.frozen_stages >= 0:
-            self.pos_embed.requires_grad = False
-            if self.cls_token is not None:
-                self.cls_token.requires_grad = False
+    @classmethod
+    def count_stages(cls, settings: dict) -> int:
+        """Every block is a stage."""
+        return settings['depth']
 
     def reset_parameters(self) -> None:
         """DeiT initialisation: the ViT scheme, truncated-normal position embedding and class token."""
@@ -201,24 +198,36 @@ class CBViT(PyramidBackbone):
         valid = (rows[:, None] & cols[None, :]).flatten().float()
         return torch.cat([valid.new_zeros(self.num_extra), valid / valid.sum()])
 
+    @property
+    def classifier_norm(self) -> str | None:
+        """Where DeiT's final ``norm`` loads: this model's own, when it outputs the class token."""
+        return 'norm' if self.norm is not None else None
+
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Return the stride-16 NCHW maps of ``out_indices`` for ``x`` (B, C, H, W)."""
+        """Return the stride-16 NCHW maps of ``out_indices`` for ``x`` (B, C, H, W), or the class token."""
         H, W = x.shape[-2:]
         x = self.patch_embed(x)  # B, h, w, C (padded to the patch size)
         B, h, w, C = x.shape
         pos = self.pos_embed
-        x = x.reshape(B, h * w, C) + resize_pos_embed(
-            pos[:, self.num_extra :], self.pos_grid, (h, w), mode='bicubic', antialias=True
-        )
+        x = x.reshape(B, h * w, C) + resample_abs_pos_embed(
+            pos[:, self.num_extra :], (h, w), self.pos_grid, num_prefix_tokens=0
+        )  # bicubic, antialiased: as timm's ViT
         if self.cls_token is not None:
             x = torch.cat([(self.cls_token + pos[:, :1]).expand(B, -1, -1), x], dim=1)
         weights = self._token_weights(H, W, h, w, x.device)
         outs = []
         for i, block in enumerate(self.blocks):
             x = maybe_checkpoint(block, x, weights, enabled=self.with_cp and self.training)
-            if i in self.out_indices:
+            if i in self.out_indices and self.norm is None:
                 outs.append(x[:, self.num_extra :].transpose(1, 2).reshape(B, C, h, w).contiguous())
+        if self.norm is not None:
+            return (self.norm(x[:, 0]),)  # B, C
         return tuple(outs)
+
+    def weights_hint(self, filename: str) -> str:
+        """CB / CBS ViTs are pre-trained with context broadcasting: the config that makes the weights."""
+        cb = '' if self.cb == 'none' else f'{self.cb}_'
+        return pretraining_hint(f'configs/imagenet/cbvit_{cb}{self.arch_name}_in1k.py', filename)
 
     def is_new_key(self, key: str) -> bool:
         """CBS scales are not in ViT checkpoints (they start at 0.5)."""
@@ -231,9 +240,7 @@ class CBViT(PyramidBackbone):
         if pos is not None:
             extra = pos.shape[1] - round((pos.shape[1] - self.num_extra) ** 0.5) ** 2
             grid = round((pos.shape[1] - extra) ** 0.5)
-            tokens = resize_pos_embed(
-                pos[:, extra:], (grid, grid), self.pos_grid, mode='bicubic', antialias=True
-            )
+            tokens = resample_abs_pos_embed(pos[:, extra:], self.pos_grid, (grid, grid), num_prefix_tokens=0)
             converted['pos_embed'] = (
                 torch.cat([pos[:, : self.num_extra], tokens], dim=1) if self.num_extra else tokens
             )

@@ -29,17 +29,16 @@ from collections.abc import Sequence
 
 import torch
 from mmengine.registry import MODELS
-from timm.layers import DropPath
+from timm.layers import DropPath, Mlp, resample_abs_pos_embed
 from torch import Tensor, nn
 
 from ..layers import (
     DeformableTokenMerging,
     GlobalAttention,
-    Mlp,
     PatchEmbed,
+    Stage,
     maybe_checkpoint,
     relative_position_index,
-    resize_pos_embed,
     resize_rel_pos_table,
 )
 from .base import PyramidBackbone
@@ -132,64 +131,9 @@ class AttentionBlock(nn.Module):
         return x + self.drop_path(self.ffn(self.norm2(x)))
 
 
-# --------------------------------------------------------------------------- stages
-class LITStage(nn.Module):
-    """Optional token merging, optional absolute position embedding, then blocks.
-
-    Args:
-        in_dims: Channels entering the stage.
-        dims: Channels of the stage.
-        depth: Blocks.
-        num_heads: Heads of attention blocks.
-        mlp_ratio: MLP expansion.
-        attention: Attention blocks (else MLP-only blocks).
-        drop_paths: Stochastic depth per block.
-        downsample: Start with deformable token merging.
-        pos_grid: Grid (h, w) of an absolute position embedding, or None.
-        table_side: Relative-position table grid side (attention stages), 0 for none.
-        eps: LayerNorm epsilon of the blocks.
-        with_cp: Activation checkpointing per block while training.
-    """
-
-    def __init__(
-        self,
-        in_dims: int,
-        dims: int,
-        depth: int,
-        num_heads: int,
-        mlp_ratio: float,
-        attention: bool,
-        drop_paths: Sequence[float],
-        downsample: bool,
-        pos_grid: tuple[int, int] | None = None,
-        table_side: int = 0,
-        eps: float = 1e-5,
-        with_cp: bool = False,
-    ) -> None:
-        super().__init__()
-        self.with_cp = with_cp
-        self.downsample = DeformableTokenMerging(in_dims, dims) if downsample else None
-        self.pos_grid = pos_grid
-        self.pos_embed = nn.Parameter(torch.zeros(1, pos_grid[0] * pos_grid[1], dims)) if pos_grid else None
-        self.use_rel_pos = attention and table_side > 0
-        if attention:
-            blocks = [AttentionBlock(dims, num_heads, mlp_ratio, table_side, dp, eps) for dp in drop_paths]
-        else:
-            blocks = [MlpBlock(dims, mlp_ratio, dp, eps) for dp in drop_paths]
-        assert len(blocks) == depth
-        self.blocks = nn.ModuleList(blocks)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Run the stage on ``x`` (B, H, W, C)."""
-        if self.downsample is not None:
-            x = self.downsample(x)
-        B, H, W, C = x.shape
-        if self.pos_embed is not None:
-            x = x + resize_pos_embed(self.pos_embed, self.pos_grid, (H, W)).view(1, H, W, C)
-        index = relative_position_index(H, W, x.device) if self.use_rel_pos else None
-        for block in self.blocks:
-            x = maybe_checkpoint(block, x, index, enabled=self.with_cp and self.training)
-        return x
+def relative_index(x: Tensor) -> tuple[Tensor]:
+    """The relative-position index of a stage's (B, H, W, C) tokens, computed once for its blocks."""
+    return (relative_position_index(x.shape[1], x.shape[2], x.device),)
 
 
 # --------------------------------------------------------------------------- backbone
@@ -209,11 +153,17 @@ class LIT(PyramidBackbone):
             512 for segmentation); ImageNet tables are resized to it on loading.
         first_out_norm: ``style='swin'``: a LayerNorm on the stage-1 output too
             (upstream's mmseg port has one).
+        out_type: ``'featmap'``: the NCHW maps of ``out_indices``. ``'cls_token'``
+            (LIT-Ti, ``out_indices=(3,)``): upstream's classifier input: a class token
+            (``cls_token``, its position in the first row of stage 4's table) joins
+            the tokens of stage 4 and, after a final LayerNorm (``norm``), is returned
+            as (B, C).
         out_indices: Stages whose outputs are returned.
-        frozen_stages: See :class:`PyramidBackbone`.
+        frozen_stages: See :class:`~.base.DenseBackbone`.
         norm_eval: BatchNorms of token merging in eval mode while training.
         drop_path_rate: Stochastic depth, increasing linearly over the blocks.
         with_cp: Activation checkpointing per block.
+        pretrained: Deprecated, see :class:`~.base.DenseBackbone`.
         init_cfg: ``dict(type='Pretrained', checkpoint=...)`` loads ``lit_ti.pth``,
             ``lit_s.pth``, ... (or a dense upstream checkpoint).
     """
@@ -229,49 +179,62 @@ class LIT(PyramidBackbone):
         pretrain_img_size: int = 224,
         rel_pos_img_size: int = 800,
         first_out_norm: bool = False,
+        out_type: str = 'featmap',
         out_indices: Sequence[int] = (0, 1, 2, 3),
         frozen_stages: int = -1,
         norm_eval: bool = False,
         drop_path_rate: float = 0.1,
         with_cp: bool = False,
+        pretrained: str | None = None,
         init_cfg: dict | list | None = None,
     ) -> None:
-        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
+        super().__init__(arch, out_indices, frozen_stages, norm_eval, pretrained, init_cfg)
         settings = self.arch_settings
         self.style = settings['style']
         if self.style not in ('pvt', 'swin'):
             raise ValueError(f"LIT: style must be 'pvt' or 'swin', got {self.style!r}")
         if first_out_norm and self.style == 'pvt':
             raise ValueError("LIT: first_out_norm applies to style='swin' (LIT-Ti has no output norms)")
-        self.dims = list(settings['embed_dims'])
-        depths = settings['depths']
+        if out_type not in ('featmap', 'cls_token') or (
+            out_type == 'cls_token' and (self.style != 'pvt' or self.out_indices != (3,))
+        ):
+            raise ValueError(
+                "LIT: out_type must be 'featmap', or 'cls_token' for LIT-Ti with out_indices=(3,); "
+                f'got {out_type!r}'
+            )
+        dims = list(settings['embed_dims'])
         pvt = self.style == 'pvt'
         eps = 1e-6 if pvt else 1e-5
-        self.patch_embed = PatchEmbed(in_channels, self.dims[0], patch_size=4, pad=not pvt)
-        dpr = self.stage_drop_paths(drop_path_rate, depths)
+        self.pretrain_img_size, self.rel_pos_img_size = pretrain_img_size, rel_pos_img_size
+        self.patch_embed = PatchEmbed(in_channels, dims[0], patch_size=4, pad=not pvt)
+        dpr = self.stage_drop_paths(drop_path_rate, settings['depths'])
         self.stages = nn.ModuleList()
-        for i in range(self.num_stages):
-            stride = 4 * 2**i
-            attention = i >= 2
+        for i, c in enumerate(dims):
+            grid = pretrain_img_size // (4 * 2**i)
+            heads, ratio = settings['num_heads'][i], settings['mlp_ratios'][i]
+            if i < 2:
+                blocks = [MlpBlock(c, ratio, dp, eps) for dp in dpr[i]]
+            else:
+                side = 0 if pvt else rel_pos_img_size // (4 * 2**i)
+                blocks = [AttentionBlock(c, heads, ratio, side, dp, eps) for dp in dpr[i]]
             self.stages.append(
-                LITStage(
-                    in_dims=self.dims[max(i - 1, 0)],
-                    dims=self.dims[i],
-                    depth=depths[i],
-                    num_heads=settings['num_heads'][i],
-                    mlp_ratio=settings['mlp_ratios'][i],
-                    attention=attention,
-                    drop_paths=dpr[i],
-                    downsample=i > 0,
-                    pos_grid=(pretrain_img_size // stride,) * 2 if pvt else None,
-                    table_side=rel_pos_img_size // stride if attention and not pvt else 0,
-                    eps=eps,
+                Stage(
+                    blocks,
+                    downsample=DeformableTokenMerging(dims[i - 1], c) if i else None,
+                    pos_embed=(grid, grid, c) if pvt else None,
+                    block_args=None if pvt or i < 2 else relative_index,
                     with_cp=with_cp,
                 )
             )
         if not pvt:
-            self.add_out_norms(range(0 if first_out_norm else 1, self.num_stages))
-        self._freeze_stages()
+            self.add_out_norms(range(0 if first_out_norm else 1, self.num_stages), dims)
+        self.cls_token = self.norm = None
+        if out_type == 'cls_token':  # the class token's row is the first of stage 4's table
+            last = self.stages[-1]
+            last.pos_embed = nn.Parameter(torch.zeros(1, 1 + last.pos_embed.shape[1], dims[-1]))
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, dims[-1]))
+            self.norm = nn.LayerNorm(dims[-1], eps=eps)
+        self.declare_pyramid(dims, last=('cls_token', 'norm') if self.cls_token is not None else ())
 
     def reset_parameters(self) -> None:
         """Upstream initialisation: the ViT scheme, truncated-normal position tables."""
@@ -280,17 +243,45 @@ class LIT(PyramidBackbone):
             if name.endswith(('pos_embed', 'relative_position_bias_table')):
                 nn.init.trunc_normal_(param, std=0.02)
 
+    @property
+    def classifier_norm(self) -> str:
+        """Where upstream's classifier keeps its final ``norm``: ``norm3`` (S/M/B) or ``norm`` (Ti)."""
+        return 'norm' if self.style == 'pvt' else 'norm3'
+
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
+        """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``, or the class token."""
         self.check_input_size(x, 32 if self.style == 'pvt' else 29)  # floor / ceil(H / 4) >= 8
-        return self.forward_stages(self.patch_embed(x))
+        if self.cls_token is None:
+            return self.forward_stages(self.patch_embed(x))
+        x = self.patch_embed(x)
+        for stage in self.stages[:-1]:
+            x = stage(x)
+        last = self.stages[-1]
+        x = last.downsample(x)  # B, h, w, C
+        B, h, w, C = x.shape
+        pos = last.pos_embed
+        grid = resample_abs_pos_embed(
+            pos[:, 1:], (h, w), last.pos_grid, num_prefix_tokens=0, interpolation='bilinear', antialias=False
+        )
+        cls_token = self.cls_token.expand(B, -1, -1) + pos[:, :1]
+        tokens = torch.cat([cls_token, x.reshape(B, h * w, C) + grid], dim=1)
+        tokens = tokens.unsqueeze(1)  # B, 1, 1 + h*w, C: the blocks take a (B, H, W, C) map
+        for block in last.blocks:
+            tokens = maybe_checkpoint(block, tokens, enabled=last.with_cp and self.training)
+        return (self.norm(tokens[:, 0, 0]),)  # B, C
 
     def is_new_key(self, key: str) -> bool:
         """Output norms exist only in the dense model."""
         return re.fullmatch(r'norm\d\.(weight|bias)', key) is not None
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Map upstream LIT keys (classification or dense release) to this model."""
+        """Map upstream LIT keys (classification or dense release) to this model.
+
+        Relative-position tables of the ImageNet release (stored for
+        ``pretrain_img_size``) are resized to the model's, as upstream's dense
+        loader does; a dense release's tables must already have the model's size
+        (800 for detection, 512 for segmentation), or the strict check fails.
+        """
         converted = convert_lit_checkpoint(state_dict)
         for i, stage in enumerate(self.stages):
             key = f'stages.{i}.pos_embed'
@@ -298,13 +289,18 @@ class LIT(PyramidBackbone):
                 table = converted[key]
                 if table.shape[1] == stage.pos_embed.shape[1] + 1:
                     converted[key] = table[:, 1:]  # the class-token slot of upstream's last table
+            imagenet_rows = (2 * (self.pretrain_img_size // (4 * 2**i)) - 1) ** 2
             for j, block in enumerate(stage.blocks):
                 key = f'stages.{i}.blocks.{j}.attn.relative_position_bias_table'
                 own = getattr(getattr(block, 'attn', None), 'relative_position_bias_table', None)
-                if own is not None and key in converted:
+                if own is not None and key in converted and converted[key].shape[0] == imagenet_rows:
                     side = round(own.shape[0] ** 0.5)
                     converted[key] = resize_rel_pos_table(converted[key], (side, side))
         return converted
+
+    def describe(self) -> str:
+        """The model in messages, with the image size its position tables are for."""
+        return f'LIT(arch={self.arch_name!r}, rel_pos_img_size={self.rel_pos_img_size})'
 
 
 # --------------------------------------------------------------------------- converter

@@ -29,7 +29,7 @@ from ..layers import (
     ConvFFN,
     DeformableTokenMerging,
     PatchEmbed,
-    maybe_checkpoint,
+    Stage,
     pad_to_multiple,
     window_merge,
     window_partition,
@@ -170,57 +170,6 @@ class HiLoBlock(nn.Module):
         return x + self.drop_path(self.cb(self.ffn(self.norm2(x))))
 
 
-# --------------------------------------------------------------------------- stages
-class LITv2Stage(nn.Module):
-    """Optional deformable token merging followed by a sequence of blocks.
-
-    Args:
-        in_dims: Channels entering the stage.
-        dims: Channels of the stage.
-        depth: Number of blocks.
-        num_heads: Attention heads (unused for conv-FFN stages).
-        local_ws: HiLo window size, or 0 for a conv-FFN stage.
-        alpha: Share of Lo-Fi heads.
-        mlp_ratio: FFN expansion.
-        drop_paths: Stochastic depth rate of each block.
-        downsample: Whether the stage starts with token merging.
-        with_cp: Whether blocks use activation checkpointing while training.
-        cb: Context broadcasting in the blocks (``'none'``, ``'cb'``, ``'cbs'``).
-    """
-
-    def __init__(
-        self,
-        in_dims: int,
-        dims: int,
-        depth: int,
-        num_heads: int,
-        local_ws: int,
-        alpha: float,
-        mlp_ratio: float,
-        drop_paths: Sequence[float],
-        downsample: bool,
-        with_cp: bool = False,
-        cb: str = 'none',
-    ) -> None:
-        super().__init__()
-        self.with_cp = with_cp
-        self.downsample = DeformableTokenMerging(in_dims, dims) if downsample else None
-        if local_ws == 0:
-            blocks = [ConvFFNBlock(dims, mlp_ratio, dp, cb) for dp in drop_paths]
-        else:
-            blocks = [HiLoBlock(dims, num_heads, local_ws, alpha, mlp_ratio, dp, cb) for dp in drop_paths]
-        assert len(blocks) == depth
-        self.blocks = nn.ModuleList(blocks)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Run the stage on ``x`` (B, H, W, C)."""
-        if self.downsample is not None:
-            x = self.downsample(x)
-        for block in self.blocks:
-            x = maybe_checkpoint(block, x, enabled=self.with_cp and self.training)
-        return x
-
-
 # --------------------------------------------------------------------------- backbone
 @MODELS.register_module()
 class LITv2(PyramidBackbone):
@@ -235,7 +184,7 @@ class LITv2(PyramidBackbone):
         mlp_ratio: FFN expansion.
         in_channels: Input image channels.
         out_indices: Stages whose outputs are returned.
-        frozen_stages: See :class:`PyramidBackbone`.
+        frozen_stages: See :class:`~.base.DenseBackbone`.
         norm_eval: Keep the BatchNorm layers of token merging in eval mode
             while training.
         first_out_norm: Add a LayerNorm to the stage-1 output too (upstream's
@@ -253,6 +202,8 @@ class LITv2(PyramidBackbone):
 
     arch_keys = ('embed_dims', 'depths', 'num_heads')
     per_stage_keys = ('depths', 'num_heads')
+    #: Upstream's classifier normalises the stage-4 tokens with ``norm``: the dense output norm ``norm3``.
+    classifier_norm = 'norm3'
 
     def __init__(
         self,
@@ -268,9 +219,10 @@ class LITv2(PyramidBackbone):
         drop_path_rate: float = 0.2,
         with_cp: bool = False,
         cb: str = 'none',
+        pretrained: str | None = None,
         init_cfg: dict | list | None = None,
     ) -> None:
-        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
+        super().__init__(arch, out_indices, frozen_stages, norm_eval, pretrained, init_cfg)
         if cb not in ('none', 'cb', 'cbs'):
             raise ValueError(f"LITv2: cb must be 'none', 'cb' or 'cbs', got {cb!r}")
         settings = self.arch_settings
@@ -278,29 +230,24 @@ class LITv2(PyramidBackbone):
         if len(local_ws) != self.num_stages or any(ws < 0 for ws in local_ws):
             raise ValueError(f'LITv2: local_ws needs {self.num_stages} entries >= 0, got {local_ws}')
         self.local_ws = tuple(local_ws)
-        self.dims = [embed_dims * 2**i for i in range(self.num_stages)]
+        dims = [embed_dims * 2**i for i in range(self.num_stages)]
 
         self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size=4)
         dpr = self.stage_drop_paths(drop_path_rate, depths)
         self.stages = nn.ModuleList()
-        for i in range(self.num_stages):
-            self.stages.append(
-                LITv2Stage(
-                    in_dims=self.dims[max(i - 1, 0)],
-                    dims=self.dims[i],
-                    depth=depths[i],
-                    num_heads=num_heads[i],
-                    local_ws=local_ws[i],
-                    alpha=alpha,
-                    mlp_ratio=mlp_ratio,
-                    drop_paths=dpr[i],
-                    downsample=i > 0,
-                    with_cp=with_cp,
-                    cb=cb,
-                )
-            )
-        self.add_out_norms(range(0 if first_out_norm else 1, self.num_stages))
-        self._freeze_stages()
+        for i, (c, ws) in enumerate(zip(dims, local_ws, strict=True)):
+            if ws == 0:
+                blocks = [ConvFFNBlock(c, mlp_ratio, dp, cb) for dp in dpr[i]]
+            else:
+                blocks = [HiLoBlock(c, num_heads[i], ws, alpha, mlp_ratio, dp, cb) for dp in dpr[i]]
+            downsample = DeformableTokenMerging(dims[i - 1], c) if i else None
+            self.stages.append(Stage(blocks, downsample, with_cp=with_cp))
+        self.add_out_norms(range(0 if first_out_norm else 1, self.num_stages), dims)
+        self.declare_pyramid(dims)
+
+    def describe(self) -> str:
+        """The model in messages, with its windows: ``LITv2(arch='s', local_ws=(0, 0, 2, 1))``."""
+        return f'LITv2(arch={self.arch_name!r}, local_ws={self.local_ws})'
 
     def reset_parameters(self) -> None:
         """Upstream initialisation: the ViT scheme, He-normal depth-wise convolutions (CBS at 0.5)."""

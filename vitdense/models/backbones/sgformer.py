@@ -49,20 +49,20 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from mmengine.registry import MODELS
-from timm.layers import DropPath
+from timm.layers import DropPath, resample_abs_pos_embed
 from torch import Tensor, nn
 
 from ..layers import (
     ConvFFN,
     GlobalAttention,
-    maybe_checkpoint,
+    Stage,
     pad_to_multiple,
-    resize_pos_embed,
     sincos_pos_embed_2d,
     window_merge,
     window_partition,
 )
-from .base import PyramidBackbone, fuse_q_kv, rename_pvt_layout
+from .base import PyramidBackbone
+from .weights import fuse_q_kv, rename_pvt_layout
 
 #: Per spatial-reduction ratio: the segments of the sorted tokens (split at multiples of
 #: ``N // divisor``) and their group sizes.
@@ -371,54 +371,6 @@ class ConvMerging(nn.Module):
         return self.conv3(self.act(self.conv2(x))).permute(0, 2, 3, 1)
 
 
-# --------------------------------------------------------------------------- stages
-class SGStage(nn.Module):
-    """Optional merging, blocks (significance passed from hybrid to guided), closing norm.
-
-    Args:
-        in_dims: Channels entering the stage.
-        dims: Channels of the stage.
-        depth: Blocks.
-        num_heads: Heads.
-        sr_ratio: Spatial reduction (1: plain attention).
-        mlp_ratio: FFN expansion.
-        drop_paths: Stochastic depth per block.
-        downsample: Start with merging.
-        with_cp: Activation checkpointing per block while training.
-    """
-
-    def __init__(
-        self,
-        in_dims: int,
-        dims: int,
-        depth: int,
-        num_heads: int,
-        sr_ratio: int,
-        mlp_ratio: float,
-        drop_paths: Sequence[float],
-        downsample: bool,
-        with_cp: bool = False,
-    ) -> None:
-        super().__init__()
-        self.with_cp = with_cp
-        self.downsample = ConvMerging(in_dims, dims) if downsample else None
-        kinds = ['plain' if sr_ratio == 1 else ('guided' if j % 2 else 'hybrid') for j in range(depth)]
-        self.blocks = nn.ModuleList(
-            SGBlock(dims, num_heads, kind, sr_ratio, mlp_ratio, dp)
-            for kind, dp in zip(kinds, drop_paths, strict=True)
-        )
-        self.norm = nn.LayerNorm(dims, eps=1e-6)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Run the stage on ``x`` (B, H, W, C)."""
-        if self.downsample is not None:
-            x = self.downsample(x)
-        significance = None
-        for block in self.blocks:
-            x, significance = maybe_checkpoint(block, x, significance, enabled=self.with_cp and self.training)
-        return self.norm(x)
-
-
 # --------------------------------------------------------------------------- backbone
 @MODELS.register_module()
 class SGFormer(PyramidBackbone):
@@ -431,9 +383,11 @@ class SGFormer(PyramidBackbone):
         pretrain_img_size: The image size the position embedding is stored for.
         in_channels: Input image channels.
         out_indices: Stages whose outputs are returned.
-        frozen_stages: See :class:`PyramidBackbone`.
+        frozen_stages: See :class:`~.base.DenseBackbone` (the stem includes the
+            position embedding).
         drop_path_rate: Stochastic depth, increasing linearly over the blocks.
         with_cp: Activation checkpointing per block.
+        pretrained: Deprecated, see :class:`~.base.DenseBackbone`.
         init_cfg: ``dict(type='Pretrained', checkpoint=...)`` loads an upstream
             checkpoint (``state_dict``; add ``use_ema=True`` for ``state_dict_ema``).
     """
@@ -450,43 +404,37 @@ class SGFormer(PyramidBackbone):
         frozen_stages: int = -1,
         drop_path_rate: float = 0.1,
         with_cp: bool = False,
+        pretrained: str | None = None,
         init_cfg: dict | list | None = None,
     ) -> None:
-        super().__init__(arch, out_indices, frozen_stages, False, init_cfg)
+        super().__init__(arch, out_indices, frozen_stages, False, pretrained, init_cfg)
         settings = self.arch_settings
-        self.dims = list(settings['embed_dims'])
-        depths = settings['depths']
+        dims = list(settings['embed_dims'])
         bad = [r for r in settings['sr_ratios'] if r != 1 and r not in GROUPING]
         if bad:
             raise ValueError(
                 f'SGFormer: sr_ratios must be in {sorted([1, *GROUPING])}, got {settings["sr_ratios"]}'
             )
-        self.patch_embed = ConvStem(in_channels, self.dims[0])
+        self.patch_embed = ConvStem(in_channels, dims[0])
         self.pos_grid = (pretrain_img_size // 4,) * 2
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.pos_grid[0] * self.pos_grid[1], self.dims[0]))
-        dpr = self.stage_drop_paths(drop_path_rate, depths)
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.pos_grid[0] * self.pos_grid[1], dims[0]))
+        dpr = self.stage_drop_paths(drop_path_rate, settings['depths'])
         self.stages = nn.ModuleList()
-        for i in range(self.num_stages):
+        for i, c in enumerate(dims):
+            sr_ratio = settings['sr_ratios'][i]
+            kinds = [
+                'plain' if sr_ratio == 1 else ('guided' if j % 2 else 'hybrid') for j in range(len(dpr[i]))
+            ]
+            blocks = [
+                SGBlock(c, settings['num_heads'][i], kind, sr_ratio, settings['mlp_ratios'][i], dp)
+                for kind, dp in zip(kinds, dpr[i], strict=True)
+            ]
+            downsample = ConvMerging(dims[i - 1], c) if i else None
             self.stages.append(
-                SGStage(
-                    in_dims=self.dims[max(i - 1, 0)],
-                    dims=self.dims[i],
-                    depth=depths[i],
-                    num_heads=settings['num_heads'][i],
-                    sr_ratio=settings['sr_ratios'][i],
-                    mlp_ratio=settings['mlp_ratios'][i],
-                    drop_paths=dpr[i],
-                    downsample=i > 0,
-                    with_cp=with_cp,
-                )
+                Stage(blocks, downsample, nn.LayerNorm(c, eps=1e-6), carry=True, with_cp=with_cp)
             )
         self.min_size = 4 * max(settings['sr_ratios'])
-        self._freeze_stages()
-
-    def _freeze_stages(self) -> None:
-        super()._freeze_stages()
-        if self.frozen_stages >= 0:
-            self.pos_embed.requires_grad = False
+        self.declare_pyramid(dims, stem=('patch_embed', 'pos_embed'))
 
     def reset_parameters(self) -> None:
         """Upstream initialisation: ViT scheme, He-normal convolutions, sin-cos position embedding."""
@@ -497,15 +445,32 @@ class SGFormer(PyramidBackbone):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
         with torch.no_grad():
-            self.pos_embed.copy_(sincos_pos_embed_2d(self.dims[0], *self.pos_grid))
+            self.pos_embed.copy_(sincos_pos_embed_2d(self.pos_embed.shape[-1], *self.pos_grid))
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
         self.check_input_size(x, self.min_size - 3)  # stage 1 keeps a key after its reduction
         x = self.patch_embed(x)  # B, H/4, W/4, C
         B, h, w, C = x.shape
-        x = x + resize_pos_embed(self.pos_embed, self.pos_grid, (h, w), mode='bicubic').view(1, h, w, C)
+        pos = resample_abs_pos_embed(
+            self.pos_embed,
+            (h, w),
+            self.pos_grid,
+            num_prefix_tokens=0,
+            interpolation='bicubic',
+            antialias=False,
+        )
+        x = x + pos.view(1, h, w, C)
         return self.forward_stages(x)
+
+    def weights_hint(self, filename: str) -> str:
+        """Upstream's ImageNet weights are on a Google Drive folder: where to get them."""
+        return (
+            f"SG-Former-{self.arch_name.upper()}'s ImageNet weights are upstream's release on the Google "
+            'Drive folder linked from https://github.com/OliverRensu/SG-Former (README, ImageNet-1K); '
+            f'download the file of that size and save it as {filename}, or train from scratch with '
+            '--cfg-options model.backbone.init_cfg=None'
+        )
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map upstream SG-Former keys to this model (see :func:`convert_sgformer_checkpoint`)."""

@@ -35,8 +35,9 @@ from mmengine.registry import MODELS
 from timm.layers import DropPath
 from torch import Tensor, nn
 
-from ..layers import ConvFFN, GlobalAttention, maybe_checkpoint
-from .base import PyramidBackbone, fuse_q_kv, rename_pvt_layout
+from ..layers import ConvFFN, GlobalAttention, Stage
+from .base import PyramidBackbone
+from .weights import fuse_q_kv, pretraining_hint, rename_pvt_layout
 
 
 # --------------------------------------------------------------------------- blocks
@@ -192,52 +193,6 @@ class ConvDownsample(nn.Module):
         return self.norm(self.proj(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
 
 
-# --------------------------------------------------------------------------- stages
-class SpectFormerStage(nn.Module):
-    """Optional downsampling, blocks, and the stage's closing LayerNorm.
-
-    Args:
-        in_dims: Channels entering the stage.
-        dims: Channels of the stage.
-        num_heads: Heads of attention blocks.
-        mlp_ratio: FFN expansion.
-        spectral: Per block, spectral gating (True) or attention (False).
-        filter_hw: Filter grid of spectral blocks.
-        drop_paths: Stochastic depth per block.
-        downsample: Start with a strided convolution.
-        with_cp: Activation checkpointing per block while training.
-    """
-
-    def __init__(
-        self,
-        in_dims: int,
-        dims: int,
-        num_heads: int,
-        mlp_ratio: float,
-        spectral: Sequence[bool],
-        filter_hw: tuple[int, int],
-        drop_paths: Sequence[float],
-        downsample: bool,
-        with_cp: bool = False,
-    ) -> None:
-        super().__init__()
-        self.with_cp = with_cp
-        self.downsample = ConvDownsample(in_dims, dims) if downsample else None
-        self.blocks = nn.ModuleList(
-            SpectFormerBlock(dims, num_heads, mlp_ratio, s, filter_hw, dp)
-            for s, dp in zip(spectral, drop_paths, strict=True)
-        )
-        self.norm = nn.LayerNorm(dims, eps=1e-6)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Run the stage on ``x`` (B, H, W, C)."""
-        if self.downsample is not None:
-            x = self.downsample(x)
-        for block in self.blocks:
-            x = maybe_checkpoint(block, x, enabled=self.with_cp and self.training)
-        return self.norm(x)
-
-
 # --------------------------------------------------------------------------- backbone
 @MODELS.register_module()
 class SpectFormer(PyramidBackbone):
@@ -248,15 +203,17 @@ class SpectFormer(PyramidBackbone):
             ``embed_dims``, ``depths``, ``num_heads`` and ``mlp_ratios``.
         spectral_stages: How many leading stages use spectral gating (upstream:
             2; 4 gives an all-spectral, GFNet-like network; 0 all attention).
-        alpha: Instead of ``spectral_stages``, the number of leading blocks
-            (counted over the whole network) that use spectral gating.
+        spectral_blocks: Instead of ``spectral_stages``, how many leading blocks
+            (counted over the whole network) use spectral gating (the paper's
+            alpha).
         filter_img_size: The image size the spectral filters are stored for.
         in_channels: Input image channels.
         out_indices: Stages whose outputs are returned.
-        frozen_stages: See :class:`PyramidBackbone`.
+        frozen_stages: See :class:`~.base.DenseBackbone`.
         norm_eval: BatchNorms of the stem in eval mode while training.
         drop_path_rate: Stochastic depth, increasing linearly over the blocks.
         with_cp: Activation checkpointing per block.
+        pretrained: Deprecated, see :class:`~.base.DenseBackbone`.
         init_cfg: ``dict(type='Pretrained', checkpoint=...)`` loads an upstream
             classification checkpoint (upstream has released none).
     """
@@ -269,7 +226,7 @@ class SpectFormer(PyramidBackbone):
         self,
         arch: str | dict = 'h-s',
         spectral_stages: int = 2,
-        alpha: int | None = None,
+        spectral_blocks: int | None = None,
         filter_img_size: int = 224,
         in_channels: int = 3,
         out_indices: Sequence[int] = (0, 1, 2, 3),
@@ -277,40 +234,40 @@ class SpectFormer(PyramidBackbone):
         norm_eval: bool = False,
         drop_path_rate: float = 0.1,
         with_cp: bool = False,
+        pretrained: str | None = None,
         init_cfg: dict | list | None = None,
     ) -> None:
-        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
+        super().__init__(arch, out_indices, frozen_stages, norm_eval, pretrained, init_cfg)
         settings = self.arch_settings
-        self.dims = list(settings['embed_dims'])
-        depths = settings['depths']
+        dims, depths = list(settings['embed_dims']), settings['depths']
         if not 0 <= spectral_stages <= self.num_stages:
             raise ValueError(f'SpectFormer: spectral_stages must be in [0, 4], got {spectral_stages}')
-        if alpha is None:
-            spectral = [i < spectral_stages for i, d in enumerate(depths) for _ in range(d)]
-        elif 0 <= alpha <= sum(depths):
-            spectral = [j < alpha for j in range(sum(depths))]
-        else:
-            raise ValueError(f'SpectFormer: alpha must be in [0, {sum(depths)}], got {alpha}')
-        self.patch_embed = ConvStem(in_channels, settings['stem_dims'], self.dims[0])
-        dpr = self.stage_drop_paths(drop_path_rate, depths)
-        spectral = self.split_per_stage(spectral, depths)
-        self.stages = nn.ModuleList()
-        for i in range(self.num_stages):
-            grid = filter_img_size // (4 * 2**i)
-            self.stages.append(
-                SpectFormerStage(
-                    in_dims=self.dims[max(i - 1, 0)],
-                    dims=self.dims[i],
-                    num_heads=settings['num_heads'][i],
-                    mlp_ratio=settings['mlp_ratios'][i],
-                    spectral=spectral[i],
-                    filter_hw=(grid, grid),
-                    drop_paths=dpr[i],
-                    downsample=i > 0,
-                    with_cp=with_cp,
-                )
+        starts = [sum(depths[:i]) for i in range(self.num_stages)]
+        if spectral_blocks is None:
+            spectral_blocks = sum(depths[:spectral_stages])
+        elif not 0 <= spectral_blocks <= sum(depths):
+            raise ValueError(
+                f'SpectFormer: spectral_blocks must be in [0, {sum(depths)}], got {spectral_blocks}'
             )
-        self._freeze_stages()
+        self.patch_embed = ConvStem(in_channels, settings['stem_dims'], dims[0])
+        dpr = self.stage_drop_paths(drop_path_rate, depths)
+        self.stages = nn.ModuleList()
+        for i, c in enumerate(dims):
+            grid = filter_img_size // (4 * 2**i)
+            blocks = [
+                SpectFormerBlock(
+                    c,
+                    settings['num_heads'][i],
+                    settings['mlp_ratios'][i],
+                    starts[i] + j < spectral_blocks,
+                    (grid, grid),
+                    dp,
+                )
+                for j, dp in enumerate(dpr[i])
+            ]
+            downsample = ConvDownsample(dims[i - 1], c) if i else None
+            self.stages.append(Stage(blocks, downsample, nn.LayerNorm(c, eps=1e-6), with_cp=with_cp))
+        self.declare_pyramid(dims)
 
     def reset_parameters(self) -> None:
         """Upstream initialisation: the ViT scheme, He-normal (fan-out) convolutions."""
@@ -323,6 +280,10 @@ class SpectFormer(PyramidBackbone):
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
         return self.forward_stages(self.patch_embed(x))
+
+    def weights_hint(self, filename: str) -> str:
+        """Upstream released no weights: the pre-training config that makes them."""
+        return pretraining_hint(f'configs/imagenet/spectformer_{self.arch_name}_in1k.py', filename)
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map upstream SpectFormer keys to this model (see :func:`convert_spectformer_checkpoint`)."""

@@ -24,32 +24,40 @@ import timm
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
-from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
+from ...utils.checkpoint_io import trusted_checkpoints
 from ..layers import pad_to_multiple
 from ..necks.vit_pyramid import OUT_STRIDES, ViTPyramidNeck
-from .base import StageFreezing, _format_keys, check_fit, extract_state_dict
+from .base import DenseBackbone, StageSpec
+from .weights import check_fit, extract_state_dict, format_keys
 
 #: Input sides are padded to a multiple of the deepest level's stride.
 PAD_MULTIPLE = 32
 #: timm classes whose tables are tied to the construction size and that index them
 #: without resizing: any other input size would silently give a wrong answer.
 FIXED_SIZE_CLASSES = {'MultiScaleVit': "mmpretrain's MViT (type='mmpretrain.MViT'), which resizes them"}
+#: timm's own options for inputs of any size, tried in turn on models built for one size:
+#: ViT / DeiT / EVA take ``dynamic_img_size``; Swin takes ``strict_img_size`` (timm 1.0.29
+#: swallows an unknown ``dynamic_img_size`` there and stays strict).
+ANY_SIZE_OPTIONS = (dict(dynamic_img_size=True), dict(strict_img_size=False))
+
+
+def _strict_size(model: nn.Module) -> bool:
+    return bool(getattr(getattr(model, 'patch_embed', None), 'strict_img_size', False))
 
 
 @MODELS.register_module()
-class TimmPyramid(StageFreezing, BaseModule):
+class TimmPyramid(DenseBackbone):
     """A timm model as a 4-level NCHW pyramid (strides 4, 8, 16, 32).
 
     Args:
         model_name: A timm model name, e.g. ``'convnext_tiny'``, ``'xcit_small_12_p16_224'``.
-        pretrained: ``False``; ``True`` for timm's own weights of ``model_name``
-            (from the Hugging Face hub or its cache); or the path / URL of a
-            checkpoint in timm's (or the upstream release's) layout. Loaded
-            strictly by :meth:`init_weights`.
+        pretrained: ``True`` is short for ``init_cfg=dict(type='Pretrained',
+            checkpoint='timm://MODEL_NAME')``, timm's own weights; a path or URL
+            (mmseg's deprecated argument) for ``checkpoint=`` that path.
         out_indices: Pyramid levels to return: 0-3 for strides 4-32.
         block_indices: Single-scale models only: the four blocks whose outputs feed
             the levels (or one block for all four); default evenly spaced, ending
@@ -59,15 +67,17 @@ class TimmPyramid(StageFreezing, BaseModule):
         drop_path_rate: Stochastic depth rate (timm's defaults differ: Swin's is 0.1).
         with_cp: Gradient checkpointing (timm's ``set_grad_checkpointing``).
         norm_eval: Keep every BatchNorm in eval mode while training.
-        model_kwargs: More ``timm.create_model`` arguments, e.g.
-            ``dict(dynamic_img_size=True)`` for ViT/DeiT or ``dict(strict_img_size=False)``
-            for Swin, which otherwise accept only their pre-training size.
+        model_kwargs: More ``timm.create_model`` arguments. A model built for one
+            input size is rebuilt with timm's own any-size option
+            (``dynamic_img_size=True`` for ViT / DeiT, ``strict_img_size=False``
+            for Swin) unless these arguments set one.
         pyramid_norm_cfg: Norm inside the pyramid neck of single-scale models.
-        init_cfg: mmengine initialisation config, for the pyramid neck only (the
-            timm model keeps timm's initialisation, or ``pretrained``).
+        init_cfg: ``dict(type='Pretrained', checkpoint=..., trusted=False)``: a
+            checkpoint in timm's (or the upstream release's) layout, or
+            ``'timm://MODEL_NAME'`` for timm's own weights, loaded strictly by
+            :meth:`init_weights`; None keeps timm's initialisation. The pyramid neck
+            of single-scale models is initialised either way.
     """
-
-    num_stages = 4
 
     def __init__(
         self,
@@ -83,41 +93,47 @@ class TimmPyramid(StageFreezing, BaseModule):
         pyramid_norm_cfg: dict | None = None,
         init_cfg: dict | list | None = None,
     ) -> None:
-        super().__init__(init_cfg=init_cfg)
+        if pretrained is True:
+            pretrained, init_cfg = None, dict(type='Pretrained', checkpoint=f'timm://{model_name}')
+        super().__init__(4, out_indices, frozen_stages, norm_eval, pretrained or None, init_cfg)
         if not timm.is_model(model_name):
             raise ValueError(f'TimmPyramid: unknown timm model {model_name!r}; see timm.list_models()')
-        indices = tuple(sorted({i % 4 if -4 <= i < 0 else i for i in out_indices}))
-        if not indices or len(indices) != len(out_indices) or not set(indices) <= {0, 1, 2, 3}:
-            raise ValueError(
-                f'TimmPyramid: out_indices must be distinct levels in [0, 4), got {tuple(out_indices)}'
-            )
-        if not -1 <= frozen_stages <= 4:
-            raise ValueError(f'TimmPyramid: frozen_stages must be in [-1, 4], got {frozen_stages}')
         self.model_name = model_name
-        self.out_indices = indices
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         kwargs = dict(model_kwargs or {}, drop_path_rate=drop_path_rate)
-        with torch.device('meta'):  # the full classifier: its keys and depth, at no cost
-            try:
-                reference = timm.create_model(model_name, **kwargs)
-            except TypeError as err:  # models without stochastic depth (ConvMixer) take no rate
-                if drop_path_rate or 'drop_path_rate' not in str(err):
-                    raise
-                kwargs.pop('drop_path_rate')
-                reference = timm.create_model(model_name, **kwargs)
-        self._reference = [reference]  # in a list: not a submodule
+
+        def build(options: dict) -> nn.Module:
+            with torch.device('meta'):  # the full classifier: its keys and depth, at no cost
+                try:
+                    return timm.create_model(model_name, **options)
+                except TypeError as err:  # models without stochastic depth (ConvMixer) take no rate
+                    if drop_path_rate or 'drop_path_rate' not in str(err):
+                        raise
+                    options.pop('drop_path_rate')
+                    return timm.create_model(model_name, **options)
+
+        reference = build(kwargs)
         if type(reference).__name__ in FIXED_SIZE_CLASSES:
             raise ValueError(
                 f'TimmPyramid: timm {model_name} ties its relative-position tables to its construction size; '
                 f'for dense prediction at any size use {FIXED_SIZE_CLASSES[type(reference).__name__]}'
             )
-        if getattr(getattr(reference, 'patch_embed', None), 'strict_img_size', False):
+        chosen = {}
+        if _strict_size(reference) and not any(k in kwargs for o in ANY_SIZE_OPTIONS for k in o):
+            for option in ANY_SIZE_OPTIONS:  # timm's own any-size option, if the model has one
+                try:
+                    candidate = build(dict(kwargs, **option))
+                except TypeError:
+                    continue
+                if not _strict_size(candidate):
+                    reference, chosen = candidate, option
+                    break
+        if _strict_size(reference):
             raise ValueError(
-                f'TimmPyramid: timm {model_name} accepts only {reference.patch_embed.img_size} inputs as '
-                f'built; pass model_kwargs=dict(dynamic_img_size=True) (ViT/DeiT) or '
-                f'dict(strict_img_size=False) (Swin)'
+                f'TimmPyramid: timm {model_name} accepts only {reference.patch_embed.img_size} inputs and '
+                f'offers none of the any-size options {[list(o) for o in ANY_SIZE_OPTIONS]} vitdense knows'
             )
+        kwargs.update(chosen)  # `build` dropped the rate from kwargs for models without one
+        self._reference = [reference]  # in a list: not a submodule
         if not getattr(reference, 'feature_info', None):
             raise ValueError(
                 f'TimmPyramid: timm {timm.__version__} extracts no feature maps from {model_name} '
@@ -140,9 +156,9 @@ class TimmPyramid(StageFreezing, BaseModule):
             self.model_stride = reductions[0]
             # the nearest power-of-two stride; other strides (ConvMixer's 7) are resampled to it
             neck_stride = min(max(2 ** round(math.log2(self.model_stride)), 4), 32)
-            channels = self.body.feature_info.channels()[0]
-            self.pyramid = ViTPyramidNeck(channels, in_stride=neck_stride, norm_cfg=pyramid_norm_cfg)
-            self._channels = [channels] * 4
+            width = self.body.feature_info.channels()[0]
+            self.pyramid = ViTPyramidNeck(width, in_stride=neck_stride, norm_cfg=pyramid_norm_cfg)
+            channels = [width] * 4
         else:
             if block_indices is not None:
                 raise ValueError('TimmPyramid: block_indices is for single-scale models only')
@@ -150,83 +166,68 @@ class TimmPyramid(StageFreezing, BaseModule):
             if [reductions[i] for i in levels] != list(OUT_STRIDES):
                 raise ValueError(f'TimmPyramid: {model_name} has reductions {reductions}, not strides 4-32')
             self.body = timm.create_model(model_name, features_only=True, out_indices=levels, **kwargs)
-            self._channels = self.body.feature_info.channels()
+            channels = self.body.feature_info.channels()
             self.pyramid = None
         self.nhwc = str(getattr(self.body, 'output_fmt', 'NCHW')).endswith('NHWC')
         if with_cp:  # timm's getter wrapper keeps the model, whose forward_intermediates checkpoints
             getattr(self.body, 'model', self.body).set_grad_checkpointing(True)
-        self.pretrained = pretrained
         self._timm_kwargs = kwargs
-        self._freeze_stages()
+        stem, stages = self._stage_names()
+        self.declare_stages(
+            stem, [StageSpec(c, s, n) for c, s, n in zip(channels, OUT_STRIDES, stages, strict=True)]
+        )
 
-    # ------------------------------------------------------------------ contract
-    @property
-    def out_channels(self) -> list[int]:
-        """Channels of the returned maps."""
-        return [self._channels[i] for i in self.out_indices]
+    def _stage_names(self) -> tuple[list[str], list[tuple[str, ...]]]:
+        """The stem and the four levels as module / parameter names (see ``stage_modules``).
 
-    @property
-    def strides(self) -> list[int]:
-        """Strides of the returned maps."""
-        return [OUT_STRIDES[i] for i in self.out_indices]
-
-    @property
-    def stage_strides(self) -> list[int]:
-        """Strides of the four levels."""
-        return list(OUT_STRIDES)
-
-    def stage_modules(self, index: int) -> list[nn.Module]:
-        """Modules frozen with level ``index``: ``-1`` the stem, ``k`` what runs up to level ``k`` 's output.
-
-        Single-scale models: the blocks after ``block_indices[k - 1]`` up to
-        ``block_indices[k]`` and the pyramid neck's branch of level ``k``.
+        Single-scale models: the stem is the model's modules before its blocks and its
+        own parameters (class token, position embedding); level ``k`` the blocks after
+        ``block_indices[k - 1]`` up to ``block_indices[k]`` and the pyramid neck's branch.
+        Hierarchical models: what runs up to each level's output.
         """
         if self.single_scale:
             model = self.body.model
-            if index < 0:
-                return [m for name, m in model.named_children() if name != 'blocks']
+            stem = [f'body.model.{n}' for n, _ in model.named_children() if n != 'blocks']
+            stem += [f'body.model.{n}' for n, _ in model.named_parameters(recurse=False)]
             blocks = list(self.block_indices) * (4 // len(self.block_indices))
-            first = blocks[index - 1] + 1 if index else 0
-            return [*model.blocks[first : blocks[index] + 1], getattr(self.pyramid, f'fpn{index + 1}')]
-        container = getattr(self.body, 'model', self.body)  # timm's getter wrapper keeps the model
-        children = list(container.named_children())
-        order = [name for name, _ in children]
+            stages = []
+            for k in range(4):
+                first = blocks[k - 1] + 1 if k else 0
+                names = [f'body.model.blocks.{j}' for j in range(first, blocks[k] + 1)]
+                stages.append((*names, f'pyramid.fpn{k + 1}'))
+            return stem, stages
+        prefix = 'body.model.' if hasattr(self.body, 'model') else 'body.'  # timm's getter wrapper
+        container = self.get_submodule(prefix.rstrip('.'))
+        order = [name for name, _ in container.named_children()]
         levels = [
             n.replace('.', '_') if n.replace('.', '_') in order else n
             for n in self.body.feature_info.module_name()
         ]
         if levels[0].split('.')[0] not in order:
             raise ValueError(f'TimmPyramid: cannot locate the stages of {self.model_name} to freeze them')
-        if index < 0:
-            return [m for _, m in children[: order.index(levels[0].split('.')[0])]]
-        if levels[index] not in order:
-            return [container.get_submodule(levels[index])]
-        start = order.index(levels[index - 1]) + 1 if index else order.index(levels[0])
-        return [m for _, m in children[start : order.index(levels[index]) + 1]]
-
-    def _stem_parameters(self) -> list[nn.Parameter]:
-        """Parameters held by the single-scale model itself (class token, position embedding)."""
-        return list(self.body.model.parameters(recurse=False)) if self.single_scale else []
-
-    def _freeze_stages(self) -> None:
-        super()._freeze_stages()
-        if self.frozen_stages >= 0:
-            for param in self._stem_parameters():
-                param.requires_grad = False
+        stem = [prefix + n for n in order[: order.index(levels[0].split('.')[0])]]
+        stages = []
+        for k, level in enumerate(levels):
+            if level not in order:  # a level inside a child module
+                stages.append((prefix + level,))
+                continue
+            start = order.index(levels[k - 1]) + 1 if k else order.index(levels[0])
+            stages.append(tuple(prefix + n for n in order[start : order.index(level) + 1]))
+        return stem, stages
 
     def init_weights(self) -> None:
-        """Initialise the pyramid neck and load ``pretrained``; the body otherwise keeps timm's init.
+        """Initialise the pyramid neck, load ``init_cfg``'s checkpoint; the body keeps timm's init otherwise.
 
         timm modules that define ``init_weights`` (ViT) would re-draw the weights
         under mmengine's recursive initialisation, so it does not descend into the body.
         """
         if self.pyramid is not None:
             self.pyramid.init_weights()
-        if self.pretrained is True:
-            weights = timm.create_model(self.model_name, pretrained=True, **self._timm_kwargs).state_dict()
-            self.load_state_dict_strict(weights, f'timm weights of {self.model_name}')
-        elif self.pretrained:
-            self.load_pretrained(self.pretrained)
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            self.load_pretrained(cfg['checkpoint'], trusted=cfg.get('trusted', False))
+        elif cfg is not None:
+            raise ValueError(f"TimmPyramid: init_cfg must be None or type='Pretrained', got {cfg}")
         self._is_init = True
 
     # --------------------------------------------------------------- forward
@@ -257,17 +258,22 @@ class TimmPyramid(StageFreezing, BaseModule):
         return tuple(outs)
 
     # --------------------------------------------------------------- weights
-    def load_pretrained(self, filename: str) -> None:
+    def load_pretrained(self, filename: str, trusted: bool = False) -> None:
         """Load a timm-layout checkpoint strictly, through the model's timm checkpoint filter.
 
         Tensors of layers the dense model prunes (classifier, final norm, later
         blocks) are dropped and logged; anything else that does not fit raises.
 
+        Args:
+            filename: Path or URL, or ``timm://MODEL_NAME`` for timm's own weights.
+            trusted: Unpickle the file fully (see :mod:`vitdense.utils.checkpoint_io`).
+
         Raises:
             CheckpointMismatchError: Listing missing, unexpected and wrong-shaped keys.
         """
         logger = MMLogger.get_current_instance()
-        checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu', logger=logger)
+        with trusted_checkpoints(*([filename] if trusted else [])):
+            checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu', logger=logger)
         self.load_state_dict_strict(extract_state_dict(checkpoint), filename)
 
     def load_state_dict_strict(self, state_dict: dict[str, Tensor], source: str) -> None:
@@ -292,7 +298,7 @@ class TimmPyramid(StageFreezing, BaseModule):
         dropped = sorted(set(state_dict) - set(names.values()))
         logger.info(f'TimmPyramid({self.model_name}): loaded {len(names)} tensors from {source}')
         if dropped:
-            logger.info(f'TimmPyramid: dropped tensors of pruned layers:\n  {_format_keys(dropped)}')
+            logger.info(f'TimmPyramid: dropped tensors of pruned layers:\n  {format_keys(dropped)}')
 
     @staticmethod
     def _reference_key(key: str, known: dict[str, Tensor]) -> str:

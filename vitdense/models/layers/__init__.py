@@ -4,9 +4,10 @@ from .attention import GlobalAttention
 from .checkpoint import maybe_checkpoint
 from .context_broadcast import ContextBroadcast
 from .deform import DeformableTokenMerging, DeformConv2dPack
-from .ffn import ConvFFN, Mlp
+from .ffn import ConvFFN
 from .patch_embed import PatchEmbed
-from .pos_embed import relative_position_index, resize_pos_embed, resize_rel_pos_table, sincos_pos_embed_2d
+from .pos_embed import relative_position_index, resize_rel_pos_table, sincos_pos_embed_2d
+from .stage import Stage
 from .window import pad_to_multiple, window_merge, window_partition
 
 __all__ = [
@@ -15,12 +16,11 @@ __all__ = [
     'DeformConv2dPack',
     'DeformableTokenMerging',
     'GlobalAttention',
-    'Mlp',
     'PatchEmbed',
+    'Stage',
     'maybe_checkpoint',
     'pad_to_multiple',
     'relative_position_index',
-    'resize_pos_embed',
     'resize_rel_pos_table',
     'sincos_pos_embed_2d',
     'window_merge',

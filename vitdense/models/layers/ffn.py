@@ -1,4 +1,4 @@
-"""Feed-forward networks: the plain MLP and the one with a depth-wise 3x3 convolution."""
+"""The feed-forward network with a depth-wise 3x3 convolution (the plain MLP is timm's ``Mlp``)."""
 
 from __future__ import annotations
 
@@ -41,22 +41,3 @@ class ConvFFN(nn.Module):
         # depth-wise convolution runs in channels-last without copies.
         x = self.dwconv(h.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         return self.fc2(self.act(h + x if self.residual else x))
-
-
-class Mlp(nn.Module):
-    """``fc1 -> GELU -> fc2`` (the ViT MLP).
-
-    Args:
-        dims: Input and output channels.
-        hidden_dims: Channels of the hidden layer.
-    """
-
-    def __init__(self, dims: int, hidden_dims: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dims, hidden_dims)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dims, dims)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the MLP to ``x`` (..., C)."""
-        return self.fc2(self.act(self.fc1(x)))

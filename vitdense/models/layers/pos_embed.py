@@ -1,4 +1,7 @@
-"""Resizing of position tables (absolute embeddings, relative-position bias tables)."""
+"""Position tables: relative-position bias tables and their index, the 2-D sin-cos embedding.
+
+Absolute embeddings are resized with timm's ``resample_abs_pos_embed``.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +10,6 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-
-def resize_pos_embed(
-    pos_embed: Tensor,
-    src_hw: Sequence[int],
-    dst_hw: Sequence[int],
-    mode: str = 'bilinear',
-    antialias: bool = False,
-) -> Tensor:
-    """Resize an absolute position embedding laid out as (1, H*W, C).
-
-    Args:
-        pos_embed: The table, row-major over an ``src_hw`` grid.
-        src_hw: (H, W) of that grid.
-        dst_hw: (H, W) wanted.
-        mode: ``F.interpolate`` mode (``align_corners=False``).
-        antialias: ``F.interpolate``'s antialias (timm's ViTs resize with it on).
-
-    Returns:
-        The (1, H'*W', C) table; ``pos_embed`` itself when the sizes agree.
-    """
-    if tuple(src_hw) == tuple(dst_hw):
-        return pos_embed
-    C = pos_embed.shape[-1]
-    grid = pos_embed.reshape(1, *src_hw, C).permute(0, 3, 1, 2)  # 1, C, H, W
-    grid = F.interpolate(grid, size=tuple(dst_hw), mode=mode, align_corners=False, antialias=antialias)
-    return grid.flatten(2).transpose(1, 2)
 
 
 def resize_rel_pos_table(table: Tensor, dst_hw: Sequence[int]) -> Tensor:
