@@ -141,7 +141,7 @@ def test_model_index_lists_configs_and_labels_upstream_results() -> None:
     }
     published = {
         'configs/mask_rcnn/litv2_s_fpn_1x_coco.py': dict(
-            source='ziplab/LITv2 README', box_ap=44.9, mask_ap=40.8
+            source='ziplab/LITv2 README', box_ap=44.9, mask_ap=40.8, weights='https://x/mask_rcnn.pth'
         )
     }
     index = model_zoo.model_index(
@@ -154,7 +154,12 @@ def test_model_index_lists_configs_and_labels_upstream_results() -> None:
     assert xcit['Metadata']['Training Memory (GB)'] == 2.8
     collections = {c['Name']: c for c in index['Collections']}
     assert collections['LITv2']['Paper']['URL'] == 'https://arxiv.org/abs/2205.13213'
-    assert model_zoo.published_cell(published['configs/mask_rcnn/litv2_s_fpn_1x_coco.py']) == '44.9 / 40.8'
+    assert litv2['Weights'] == 'https://x/mask_rcnn.pth' and 'Weights' not in xcit
+    assert litv2['Results'] == [
+        dict(Task='Instance Segmentation', Dataset='COCO', Metrics={'box AP': 44.9, 'mask AP': 40.8})
+    ]
+    cell = model_zoo.published_cell(published['configs/mask_rcnn/litv2_s_fpn_1x_coco.py'])
+    assert cell == '44.9 / 40.8 ([weights](https://x/mask_rcnn.pth))'
 
 
 def test_committed_model_index_covers_every_config() -> None:
@@ -164,10 +169,15 @@ def test_committed_model_index_covers_every_config() -> None:
     listed = {m['Config'] for m in index['Models']}
     configs = {
         osp.relpath(p, REPO)
-        for task in ('mask_rcnn', 'retinanet', 'sem_fpn', 'upernet')
+        for task in ('mask_rcnn', 'retinanet', 'sem_fpn', 'upernet', 'imagenet')
         for p in glob.glob(osp.join(REPO, 'configs', task, '*.py'))
     }
     assert listed == configs, 'run tools/analysis/model_zoo.py after adding or removing configs'
+    released = {m['Config']: m for m in index['Models'] if 'Weights' in m}
+    assert released['configs/mask_rcnn/litv2_s_ws4_fpn_1x_coco.py']['Weights'].endswith('_ws_4.pth')
+    assert released['configs/imagenet/litv2_s_in1k.py']['Results'][0]['Metrics'] == {'Top 1 Accuracy': 82.0}
+    # upstream's 21 dense models; 14 classifier configs (the alpha-0.9 file is the model of litv2_s_in1k)
+    assert len(released) == 21 + 14
 
 
 def test_model_zoo_cache_key_follows_the_model_only(tmp_path) -> None:

@@ -39,15 +39,29 @@ TASKS = {
     'retinanet': 'RetinaNet + FPN, COCO',
     'sem_fpn': 'Semantic FPN, ADE20K',
     'upernet': 'UperNet, ADE20K',
+    'imagenet': 'Image classification, ImageNet-1k',
+}
+#: Per task: the OpenMMLab task name, data set and the metrics upstream publishes.
+TASK_INFO = {
+    'mask_rcnn': ('Instance Segmentation', 'COCO', {'box_ap': 'box AP', 'mask_ap': 'mask AP'}),
+    'retinanet': ('Object Detection', 'COCO', {'box_ap': 'box AP'}),
+    'sem_fpn': ('Semantic Segmentation', 'ADE20K', {'miou': 'mIoU'}),
+    'upernet': ('Semantic Segmentation', 'ADE20K', {'miou': 'mIoU'}),
+    'imagenet': ('Image Classification', 'ImageNet-1k', {'top1': 'Top 1 Accuracy'}),
 }
 
 
 def measure(path: str) -> dict:
     """Params and FLOPs of one config's model at its task's standard input size."""
     result = measure_complexity(path)
+    name = osp.splitext(osp.basename(path))[0]
+    if name.endswith('_in1k'):  # classifiers: the recipe's epochs
+        schedule = f'{load_config(path).train_cfg.max_epochs}e'
+    else:
+        schedule = name.rsplit('_', 2)[-2]
     return dict(
         backbone=result['backbone'],
-        schedule=osp.splitext(osp.basename(path))[0].rsplit('_', 2)[-2],
+        schedule=schedule,
         shape=result['input_shape'],
         params_m=result['params_m'],
         gflops=result['gflops'],
@@ -77,11 +91,16 @@ def read_jsonl(paths: list[str]) -> list[dict]:
 
 
 def published_cell(result: dict | None) -> str:
-    """Upstream's published metrics, e.g. ``44.9 / 40.8`` (box / mask AP) or ``44.3`` (mIoU)."""
+    """Upstream's published metrics (``44.9 / 40.8`` box / mask AP, ``44.3`` mIoU) and its weights."""
     if not result:
         return ''
-    metrics = [result[k] for k in ('box_ap', 'mask_ap', 'miou') if k in result]
-    return ' / '.join(f'{m:.1f}' for m in metrics)
+    metrics = [result[k] for k in ('box_ap', 'mask_ap', 'miou', 'top1') if k in result]
+    cell = ' / '.join(f'{m:.1f}' for m in metrics)
+    if result.get('weights'):
+        cell += f' ([weights]({result["weights"]}))'
+    elif result.get('weights_note'):
+        cell += f' (weights {result["weights_note"]})'
+    return cell.strip()
 
 
 def paper(backbone_type: str) -> dict | None:
@@ -107,29 +126,33 @@ def model_index(rows: dict[str, dict], published: dict[str, dict], train: dict[s
             found = paper(family)
             if found:
                 collection['Paper'] = found
+        task_name, dataset, metric_names = TASK_INFO[task]
         metadata = {
-            'Training Data': 'COCO' if task in ('mask_rcnn', 'retinanet') else 'ADE20K',
+            'Training Data': dataset,
             'Parameters': f'{row["params_m"]:.1f}M',
-            'FLOPs': f'{row["gflops"]:.0f}G',
+            'FLOPs': f'{row["gflops"]:.1f}G' if task == 'imagenet' else f'{row["gflops"]:.0f}G',
             'FLOPs input': 'x'.join(map(str, row['shape'])),
             'Backbone': row['backbone'],
             'Schedule': row['schedule'],
         }
         if path in train:
             metadata['Training Memory (GB)'] = train[path]['max_mem_gib']
-        if path in published:
-            metadata['Upstream published (not measured here)'] = dict(published[path])
-        models.append(
-            dict(
-                Name=f'{task}_{osp.splitext(osp.basename(path))[0]}',
-                **{'In Collection': family},
-                Config=path,
-                Task={'mask_rcnn': 'Instance Segmentation', 'retinanet': 'Object Detection'}.get(
-                    task, 'Semantic Segmentation'
-                ),
-                Metadata=metadata,
-            )
+        entry = dict(
+            Name=f'{task}_{osp.splitext(osp.basename(path))[0]}',
+            **{'In Collection': family},
+            Config=path,
+            Task=task_name,
+            Metadata=metadata,
         )
+        result = published.get(path) or {}
+        if result:
+            metadata['Upstream published (not measured here)'] = dict(result)
+        metrics = {name: result[key] for key, name in metric_names.items() if key in result}
+        if metrics:  # upstream's figures, with the file they come from (see Metadata)
+            entry['Results'] = [dict(Task=task_name, Dataset=dataset, Metrics=metrics)]
+        if result.get('weights'):
+            entry['Weights'] = result['weights']
+        models.append(entry)
     return dict(Collections=list(collections.values()), Models=models)
 
 
@@ -183,7 +206,9 @@ def main() -> None:
         'after the first logged interval, and peak memory per GPU (the last record given per config;',
         'see the `--train` files for GPU count and length).',
         '**Published (upstream)** columns are the figures the upstream project reports for the same',
-        f'protocol (`{args.published}`), not results of vitdense: AP box / mask, or mIoU.',
+        f'model or protocol (`{args.published}`), not results of vitdense: AP box / mask, mIoU or',
+        "ImageNet top-1, with upstream's released weights where there are some (`tools/test.py CONFIG",
+        'URL` evaluates them as they are). Classifiers are counted at their evaluation crop.',
     ]
     for task, title in TASKS.items():
         lines += ['', f'## {title}', '']
@@ -201,7 +226,8 @@ def main() -> None:
             where = {f'{r["device"]} {r["date"]}' for r in (fp32, fp16, trained) if r.get('device')}
             lines.append(
                 f'| [{osp.basename(path)}](../{path}) | {row["backbone"]} | {row["schedule"]} '
-                f'| {row["params_m"]:.1f} | {row["gflops"]:.0f} | {fp32.get("img_per_s", "")} '
+                f'| {row["params_m"]:.1f} | {row["gflops"]:.{1 if task == "imagenet" else 0}f} '
+                f'| {fp32.get("img_per_s", "")} '
                 f'| {fp16.get("img_per_s", "")} | {trained.get("s_per_iter", "")} '
                 f'| {trained.get("max_mem_gib", "")} '
                 f'| {", ".join(sorted(where))} | {published_cell(published.get(path))} |'

@@ -1,5 +1,5 @@
 """Data helpers of vitdense."""
 
-from .synthetic import ade20k_exists, coco_exists, make_ade20k, make_coco
+from .synthetic import ade20k_exists, coco_exists, imagenet_exists, make_ade20k, make_coco, make_imagenet
 
-__all__ = ['ade20k_exists', 'coco_exists', 'make_ade20k', 'make_coco']
+__all__ = ['ade20k_exists', 'coco_exists', 'imagenet_exists', 'make_ade20k', 'make_coco', 'make_imagenet']

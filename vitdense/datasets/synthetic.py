@@ -14,6 +14,17 @@ ADE20K (``root`` like ``data/ade/ADEChallengeData2016``)::
 
     images/{training,validation}/ADE_{train,val}_00000001.jpg
     annotations/{training,validation}/ADE_{train,val}_00000001.png  # 0 = other, 1..150
+
+ImageNet-1k as mmpretrain reads it (``root`` like ``data/imagenet``)::
+
+    train/n00000000/n00000000_1.JPEG          # one folder per class, ILSVRC2012 style
+    val/ILSVRC2012_val_00000001.JPEG         # one flat folder, as the official val set
+    meta/train.txt                           # "n00000000/n00000000_1.JPEG 0" per line
+    meta/val.txt                             # "ILSVRC2012_val_00000001.JPEG 0" per line
+
+Class ``k`` is WordNet-id-like ``n{k:08d}`` (the real set's folders are WordNet ids, listed in
+wnid order, which is what the label index follows); labels index the 1000 classes, of which
+the synthetic set fills the first ``num_classes``.
 """
 
 from __future__ import annotations
@@ -300,6 +311,54 @@ def make_ade20k(
             name = f'{prefix}_{index:08d}'
             cv2.imwrite(str(root / 'images' / split / f'{name}.jpg'), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
             cv2.imwrite(str(root / 'annotations' / split / f'{name}.png'), seg)
+
+
+def make_imagenet(
+    root: str | Path,
+    num_train: int = 64,
+    num_val: int = 16,
+    image_size: Sequence[int] = (256, 320),
+    num_classes: int = 4,
+    seed: int = 0,
+) -> None:
+    """Write a synthetic classification set in the ImageNet-1k layout mmpretrain reads.
+
+    Each class is one shape in one colour (``COCO_SHAPES``), filling most of the image.
+
+    Args:
+        root: Destination (e.g. ``data/imagenet``).
+        num_train: Images in ``train`` (spread over the classes).
+        num_val: Images in ``val``.
+        image_size: (height, width) of every image.
+        num_classes: Classes used (labels ``0 .. num_classes - 1``), at most 4.
+        seed: Random seed; the same seed writes the same files.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    shapes = list(COCO_SHAPES.values())[:num_classes]
+    h, w = image_size
+    (root / 'meta').mkdir(parents=True, exist_ok=True)
+    for split, count in (('train', num_train), ('val', num_val)):
+        lines = []
+        for index in range(1, count + 1):
+            label = (index - 1) % len(shapes)
+            img = _background(rng, h, w)
+            r = rng.uniform(0.3, 0.45) * min(h, w)
+            cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
+            _draw(
+                img, _polygon(shapes[label].shape, cx, cy, r, rng.uniform(0, math.pi / 6)), shapes[label], rng
+            )
+            wnid = f'n{label:08d}'
+            name = f'{wnid}/{wnid}_{index}.JPEG' if split == 'train' else f'ILSVRC2012_val_{index:08d}.JPEG'
+            (root / split / osp.dirname(name)).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / split / name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            lines.append(f'{name} {label}')
+        (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+
+
+def imagenet_exists(root: str | Path) -> bool:
+    """Whether ``root`` already holds both ImageNet annotation lists."""
+    return all(osp.isfile(osp.join(root, 'meta', f'{s}.txt')) for s in ('train', 'val'))
 
 
 def coco_exists(root: str | Path) -> bool:

@@ -58,8 +58,10 @@ def build_model(config: str | Config, cfg_options: dict | None = None) -> tuple[
     init_default_scope(scope)
     if scope == 'mmdet':
         from mmdet.registry import MODELS
-    else:
+    elif scope == 'mmseg':
         from mmseg.registry import MODELS
+    else:
+        from mmpretrain.registry import MODELS
     cfg.model.backbone.pop('init_cfg', None)
     if cfg.model.get('pretrained'):
         cfg.model.pretrained = None
@@ -89,11 +91,13 @@ def dummy_batch(
             scale_factor=(1.0, 1.0),
         )
         samples = [DetDataSample(metainfo=meta) for _ in range(batch_size)]
-    else:
+    elif task_scope(cfg) == 'mmseg':
         from mmseg.structures import SegDataSample
 
         meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w), padding_size=[0, 0, 0, 0])
         samples = [SegDataSample(metainfo=meta) for _ in range(batch_size)]
+    else:
+        samples = None  # a classifier's tensor forward takes images only
     return inputs, samples
 
 
@@ -122,6 +126,15 @@ def complexity_forward(model: nn.Module, inputs: Tensor, samples: list) -> Calla
     return lambda: model(inputs, samples, mode='tensor')
 
 
+def eval_crop(cfg: Config) -> tuple[int, int]:
+    """The (H, W) a classifier is evaluated at: its test pipeline's crop or square resize."""
+    for transform in reversed(cfg.test_dataloader.dataset.pipeline):
+        size = transform.get('crop_size') or (transform.get('scale') if transform.type == 'Resize' else None)
+        if size:
+            return (size, size) if isinstance(size, int) else tuple(size)
+    raise ValueError(f'no crop or resize in the test pipeline of {cfg.filename}')
+
+
 def params_in_millions(module: nn.Module) -> float:
     """Parameter count in millions."""
     return sum(p.numel() for p in module.parameters()) / 1e6
@@ -134,7 +147,8 @@ def measure_complexity(
 
     Args:
         config: Config path (or ``mmdet::`` / ``mmseg::`` name) or loaded config.
-        shape: Input (H, W); default 800x1280 for detection, 512x512 for segmentation.
+        shape: Input (H, W); default 800x1280 for detection, 512x512 for segmentation, the
+            evaluation crop for classification.
         cfg_options: Overrides merged into the config.
 
     Returns:
@@ -142,7 +156,7 @@ def measure_complexity(
         ``backbone_gflops`` and ``backbone`` (``type-arch``, or ``TimmPyramid-model_name``).
     """
     cfg = load_config(config) if isinstance(config, str) else config
-    shape = shape or ((800, 1280) if task_scope(cfg) == 'mmdet' else (512, 512))
+    shape = shape or {'mmdet': (800, 1280), 'mmseg': (512, 512)}.get(task_scope(cfg)) or eval_crop(cfg)
     cfg, model = build_model(cfg, cfg_options)
     model.eval()
     inputs, samples = dummy_batch(cfg, shape)

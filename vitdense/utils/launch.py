@@ -1,7 +1,7 @@
 """Shared logic of ``tools/train.py`` and ``tools/test.py``.
 
-One pair of tools serves detection and segmentation: the config's
-``default_scope`` (``mmdet`` or ``mmseg``) decides which task library runs.
+One pair of tools serves detection, segmentation and classification: the config's
+``default_scope`` (``mmdet``, ``mmseg`` or ``mmpretrain``) decides which task library runs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ from .checkpoint_io import TRUST_HELP, trust_from_args
 SYNTHETIC_HINT = {
     'CocoDataset': 'python tools/misc/make_synthetic_data.py coco {root}',
     'ADE20KDataset': 'python tools/misc/make_synthetic_data.py ade20k {root}',
+    'ImageNet': 'python tools/misc/make_synthetic_data.py imagenet {root}',
 }
+#: The task libraries the tools serve (a config's ``default_scope``).
+TASK_SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 
 
 def load_config(path: str) -> Config:
@@ -34,10 +37,10 @@ def load_config(path: str) -> Config:
 
 
 def task_scope(cfg: Config) -> str:
-    """The task library of a config: ``'mmdet'`` or ``'mmseg'``."""
+    """The task library of a config: ``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``."""
     scope = cfg.get('default_scope')
-    if scope not in ('mmdet', 'mmseg'):
-        raise ValueError(f"config default_scope must be 'mmdet' or 'mmseg', got {scope!r}")
+    if scope not in TASK_SCOPES:
+        raise ValueError(f'config default_scope must be one of {TASK_SCOPES}, got {scope!r}')
     return scope
 
 
@@ -71,8 +74,11 @@ def check_datasets(cfg: Config, loaders: tuple[str, ...]) -> None:
             paths = []
             if dataset.get('ann_file'):
                 paths.append(osp.join(root, dataset.ann_file))
-            for prefix in (dataset.get('data_prefix') or {}).values():
+            prefixes = dataset.get('data_prefix') or {}
+            for prefix in prefixes.values() if isinstance(prefixes, dict) else [prefixes]:
                 paths.append(osp.join(root, prefix))
+            if dataset.get('split'):  # mmpretrain's ImageNet: <root>/<split> (and meta/<split>.txt)
+                paths.append(osp.join(root, dataset.split))
             for path in paths:
                 if not osp.exists(path):
                     hint = SYNTHETIC_HINT.get(dataset.get('type'), '')
