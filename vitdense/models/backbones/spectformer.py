@@ -31,11 +31,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from mmengine.registry import MODELS
-from timm.layers import DropPath
+from timm.layers import DropPath, Mlp
 from torch import Tensor, nn
 
-from ..layers import ConvFFN, GlobalAttention, Stage
+from ..layers import ConvFFN, GlobalAttention, Stage, maybe_checkpoint
 from .base import PyramidBackbone
 from .weights import fuse_q_kv, pretraining_hint, rename_pvt_layout
 
@@ -193,6 +194,53 @@ class ConvDownsample(nn.Module):
         return self.norm(self.proj(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
 
 
+class ClassAttention(nn.Module):
+    """The class token (first of the sequence) attends to every token (upstream's ``ClassAttention``).
+
+    Args:
+        dims: Channels.
+        num_heads: Heads.
+    """
+
+    def __init__(self, dims: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.q = nn.Linear(dims, dims)
+        self.kv = nn.Linear(dims, 2 * dims)
+        self.proj = nn.Linear(dims, dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Attend from ``x[:, :1]`` to ``x`` (B, N, C); returns (B, 1, C)."""
+        B, N, C = x.shape
+        d = C // self.num_heads
+        q = self.q(x[:, :1]).view(B, 1, self.num_heads, d).transpose(1, 2)  # B, heads, 1, d
+        k, v = self.kv(x).view(B, N, 2, self.num_heads, d).permute(2, 0, 3, 1, 4)  # B, heads, N, d
+        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, 1, C))
+
+
+class ClassBlock(nn.Module):
+    """Pre-norm class attention and MLP updating the class token only (upstream's ``ClassBlock``).
+
+    Args:
+        dims: Channels.
+        num_heads: Heads.
+        mlp_ratio: MLP expansion.
+    """
+
+    def __init__(self, dims: int, num_heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dims, eps=1e-6)
+        self.attn = ClassAttention(dims, num_heads)
+        self.norm2 = nn.LayerNorm(dims, eps=1e-6)
+        self.mlp = Mlp(dims, int(dims * mlp_ratio))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Update the class token of ``x`` (B, 1 + N, C)."""
+        cls_token = x[:, :1] + self.attn(self.norm1(x))
+        cls_token = cls_token + self.mlp(self.norm2(cls_token))
+        return torch.cat([cls_token, x[:, 1:]], dim=1)
+
+
 # --------------------------------------------------------------------------- backbone
 @MODELS.register_module()
 class SpectFormer(PyramidBackbone):
@@ -207,6 +255,10 @@ class SpectFormer(PyramidBackbone):
             (counted over the whole network) use spectral gating (the paper's
             alpha).
         filter_img_size: The image size the spectral filters are stored for.
+        out_type: ``'featmap'``: the NCHW maps of ``out_indices``. ``'cls_token'``
+            (``out_indices=(3,)``): upstream's classifier input: a class token (the mean of
+            stage 4's tokens) updated by a class-attention block (``post_network``), then stage
+            4's closing norm, returned as (B, C).
         in_channels: Input image channels.
         out_indices: Stages whose outputs are returned.
         frozen_stages: See :class:`~.base.DenseBackbone`.
@@ -228,6 +280,7 @@ class SpectFormer(PyramidBackbone):
         spectral_stages: int = 2,
         spectral_blocks: int | None = None,
         filter_img_size: int = 224,
+        out_type: str = 'featmap',
         in_channels: int = 3,
         out_indices: Sequence[int] = (0, 1, 2, 3),
         frozen_stages: int = -1,
@@ -267,7 +320,17 @@ class SpectFormer(PyramidBackbone):
             ]
             downsample = ConvDownsample(dims[i - 1], c) if i else None
             self.stages.append(Stage(blocks, downsample, nn.LayerNorm(c, eps=1e-6), with_cp=with_cp))
-        self.declare_pyramid(dims)
+        if out_type not in ('featmap', 'cls_token') or (out_type == 'cls_token' and self.out_indices != (3,)):
+            raise ValueError(
+                "SpectFormer: out_type must be 'featmap', or 'cls_token' with out_indices=(3,); "
+                f'got {out_type!r}'
+            )
+        self.post_network = None
+        if out_type == 'cls_token':
+            self.post_network = nn.ModuleList(
+                [ClassBlock(dims[-1], settings['num_heads'][-1], settings['mlp_ratios'][-1])]
+            )
+        self.declare_pyramid(dims, last=('post_network',) if self.post_network is not None else ())
 
     def reset_parameters(self) -> None:
         """Upstream initialisation: the ViT scheme, He-normal (fan-out) convolutions."""
@@ -278,8 +341,21 @@ class SpectFormer(PyramidBackbone):
                 nn.init.normal_(module.complex_weight, std=0.02)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``."""
-        return self.forward_stages(self.patch_embed(x))
+        """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``, or the class token."""
+        if self.post_network is None:
+            return self.forward_stages(self.patch_embed(x))
+        x = self.patch_embed(x)
+        for stage in self.stages[:-1]:
+            x = stage(x)
+        last = self.stages[-1]
+        x = last.downsample(x)
+        for block in last.blocks:
+            x = maybe_checkpoint(block, x, enabled=last.with_cp and self.training)
+        tokens = x.flatten(1, 2)  # B, N, C
+        tokens = torch.cat([tokens.mean(dim=1, keepdim=True), tokens], dim=1)
+        for block in self.post_network:
+            tokens = block(tokens)
+        return (last.norm(tokens[:, 0]),)  # B, C
 
     def weights_hint(self, filename: str) -> str:
         """Upstream released no weights: the pre-training config that makes them."""

@@ -295,10 +295,11 @@ def rename_pvt_layout(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 def fuse_q_kv(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     """Fuse separate ``attn.q`` and ``attn.kv`` projections into one ``attn.qkv`` (rows ``[q; k; v]``).
 
-    Attention modules with ``q`` but no ``kv`` (e.g. SG-Former's guided attention) keep theirs.
+    Attention modules with ``q`` but no ``kv`` (e.g. SG-Former's guided attention) keep theirs, and so
+    do the class-attention blocks outside the stages (SpectFormer's ``post_network``).
     """
     fused = dict(state_dict)
-    for key in [k for k in state_dict if '.attn.q.' in k]:
+    for key in [k for k in state_dict if '.attn.q.' in k and k.startswith('stages.')]:
         kv = key.replace('.attn.q.', '.attn.kv.')
         if kv in fused:
             fused[key.replace('.attn.q.', '.attn.qkv.')] = torch.cat([fused.pop(key), fused.pop(kv)])
