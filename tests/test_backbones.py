@@ -149,7 +149,9 @@ def test_tiny_input_is_valid_or_clear_error(factory) -> None:
         (
             partial(SpectFormer, 'h-s'),
             'checkpoints/x.pth',
-            'tools/dist_train.sh configs/imagenet/spectformer_h-s_in1k.py',
+            'tools/dist_train.sh configs/imagenet/spectformer_h-s_tl_in1k.py 8 && cp $(cat '
+            'work_dirs/spectformer_h-s_tl_in1k/last_checkpoint) checkpoints/x.pth` '
+            '(without token-label maps: configs/imagenet/spectformer_h-s_in1k.py)',
         ),
         (partial(CBViT, 's', cb='cbs'), 'checkpoints/x.pth', 'configs/imagenet/cbvit_cbs_s_in1k.py'),
     ],

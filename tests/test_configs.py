@@ -5,12 +5,14 @@ from __future__ import annotations
 import glob
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
+from vitdense.datasets.token_label import token_label_array
 from vitdense.utils.launch import load_config
 
 ALL_CONFIGS = sorted(
@@ -51,6 +53,11 @@ def test_imagenet_classifier_trains_a_step(path) -> None:
     model = MODELS.build(cfg.model).train()
     inputs = torch.randn(2, 3, 64, 64)
     samples = [DataSample().set_gt_label(label) for label in (0, 3)]
+    if cfg.model.head.type == 'TokenLabelClsHead':  # what the token-labeling pipeline packs
+        for sample in samples:
+            label_map = torch.stack([torch.randn(5, 18, 18), torch.randint(0, 1000, (5, 18, 18)).float()])
+            sample.set_field(token_label_array(label_map), 'token_label')
+            sample.set_field(np.array([0.1, 0.2, 0.9, 0.7], np.float32), 'token_label_crop')
     data = model.data_preprocessor(
         {'inputs': list(inputs.mul(50).add(120).to(torch.uint8)), 'data_samples': samples}, True
     )

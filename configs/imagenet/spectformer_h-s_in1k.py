@@ -1,7 +1,10 @@
-# Hierarchical SpectFormer H-S on ImageNet-1k: upstream's classifier (a class-attention block over stage 4's
-# tokens, stage 4's norm, a linear head) and recipe without token labels (drop path of
-# configs/spectformer/spectformer_s.py). Upstream released no weights: this config makes them, and its
-# checkpoint initialises the dense SpectFormer configs (checkpoints/spectformer_h-s_in1k.pth).
+# Hierarchical SpectFormer H-S on ImageNet-1k without token labels, for when the label maps that
+# upstream's recipe needs (./spectformer_h-s_tl_in1k.py) are not at hand: upstream's classifier (a
+# class-attention block over stage 4's tokens, stage 4's norm, a linear head), upstream's main.py
+# recipe without --token-label-data and the drop path of upstream's
+# hierarchical_architecture/configs/spectformer/spectformer_s.py. Upstream
+# released no weights: this config makes them; copied to checkpoints/spectformer_h-s_in1k.pth, its
+# checkpoint initialises the dense SpectFormer configs.
 _base_ = '../_base_/protocols/imagenet_spectformer_310e.py'
 
 model = dict(

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 #: The 80 COCO category ids and names, in the order of the official annotation files.
 COCO_CATEGORIES: tuple[tuple[int, str], ...] = tuple(
@@ -323,7 +324,11 @@ def make_imagenet(
 ) -> None:
     """Write a synthetic classification set in the ImageNet-1k layout mmpretrain reads.
 
-    Each class is one shape in one colour (``COCO_SHAPES``), filling most of the image.
+    Each class is one shape in one colour (``COCO_SHAPES``), filling most of the image. Every
+    training image also gets a token-labeling map where upstream's README puts them
+    (``label_top5_train_nfnet/<wnid>/<name>.pt``, see :mod:`vitdense.datasets.token_label`), as a
+    teacher at 576 px on the centred square would make it: its class on top wherever the shape is,
+    less sure elsewhere.
 
     Args:
         root: Destination (e.g. ``data/imagenet``).
@@ -353,7 +358,33 @@ def make_imagenet(
             (root / split / osp.dirname(name)).mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(root / split / name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
             lines.append(f'{name} {label}')
+            if split == 'train':
+                label_map = _token_label_map(rng, label, (h, w), (cx, cy, r))
+                path = root / 'label_top5_train_nfnet' / f'{wnid}/{wnid}_{index}.pt'
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(label_map, path)
         (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+
+
+def _token_label_map(
+    rng: np.random.Generator, label: int, image_size: Sequence[int], disc: Sequence[float], cells: int = 18
+) -> torch.Tensor:
+    """A (2, 5, cells, cells) float16 top-5 map (logits, class indices) over the image's centred square."""
+    h, w = image_size
+    cx, cy, r = disc
+    side = min(h, w)
+    centres = (np.arange(cells) + 0.5) * side / cells
+    ys, xs = np.meshgrid(centres + (h - side) / 2, centres + (w - side) / 2, indexing='ij')
+    inside = (xs - cx) ** 2 + (ys - cy) ** 2 < r**2
+    logits = np.where(
+        inside[None],
+        [[[8.0]], [[3.0]], [[2.0]], [[1.0]], [[0.0]]],
+        [[[2.0]], [[1.5]], [[1.0]], [[0.5]], [[0.0]]],
+    )
+    logits = logits + rng.normal(0, 0.1, logits.shape)
+    others = (label + 1 + np.arange(4)) % 1000
+    indices = np.broadcast_to(np.array([label, *others], np.float64)[:, None, None], logits.shape)
+    return torch.from_numpy(np.stack([logits, indices])).half()
 
 
 def imagenet_exists(root: str | Path) -> bool:

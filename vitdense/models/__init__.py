@@ -3,3 +3,4 @@
 from .backbones import *  # noqa: F401,F403
 from .classifiers import UpstreamImageClassifier  # noqa: F401
 from .necks import *  # noqa: F401,F403
+from .token_label import TokenLabelClassifier, TokenLabelClsHead  # noqa: F401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from mmengine.logging import MMLogger
 from mmengine.registry import MODELS
@@ -24,6 +24,9 @@ class UpstreamImageClassifier(ImageClassifier):
     ``ImageClassifier``'s.
     """
 
+    #: Upstream's head prefixes and where they go.
+    upstream_head_keys: ClassVar[dict[str, str]] = {'head.': 'head.fc.'}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._register_load_state_dict_pre_hook(self._from_upstream)
@@ -41,8 +44,9 @@ class UpstreamImageClassifier(ImageClassifier):
         mapped = {}
         for key in keys:
             rest = key[len(prefix) :]
-            if rest.startswith('head.'):
-                new = 'head.fc.' + rest[len('head.') :]
+            head = next((h for h in self.upstream_head_keys if rest.startswith(h)), None)
+            if head:
+                new = self.upstream_head_keys[head] + rest[len(head) :]
             elif rest.startswith('norm.') and final_norm:
                 new = f'backbone.{final_norm}.{rest[len("norm.") :]}'
             else:

@@ -344,7 +344,18 @@ class SpectFormer(PyramidBackbone):
         """Return the pyramid of ``x`` (B, C, H, W): NCHW maps for ``out_indices``, or the class token."""
         if self.post_network is None:
             return self.forward_stages(self.patch_embed(x))
-        x = self.patch_embed(x)
+        return (self.forward_class_tokens(self.patch_embed(x))[0],)
+
+    def forward_class_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Upstream's classifier features (``out_type='cls_token'``) from the stem's output.
+
+        Args:
+            x: ``patch_embed``'s output (B, H, W, C); token labeling mixes it first.
+
+        Returns:
+            The class token (B, C) (the mean of stage 4's tokens after the class-attention block)
+            and stage 4's tokens (B, h, w, C), both after stage 4's closing norm.
+        """
         for stage in self.stages[:-1]:
             x = stage(x)
         last = self.stages[-1]
@@ -355,11 +366,16 @@ class SpectFormer(PyramidBackbone):
         tokens = torch.cat([tokens.mean(dim=1, keepdim=True), tokens], dim=1)
         for block in self.post_network:
             tokens = block(tokens)
-        return (last.norm(tokens[:, 0]),)  # B, C
+        tokens = last.norm(tokens)
+        return tokens[:, 0], tokens[:, 1:].unflatten(1, x.shape[1:3])
 
     def weights_hint(self, filename: str) -> str:
-        """Upstream released no weights: the pre-training config that makes them."""
-        return pretraining_hint(f'configs/imagenet/spectformer_{self.arch_name}_in1k.py', filename)
+        """Upstream released no weights: the pre-training configs that make them (token labels or not)."""
+        return pretraining_hint(
+            f'configs/imagenet/spectformer_{self.arch_name}_tl_in1k.py',
+            filename,
+            alternative=f'without token-label maps: configs/imagenet/spectformer_{self.arch_name}_in1k.py',
+        )
 
     def convert_checkpoint(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Map upstream SpectFormer keys to this model (see :func:`convert_spectformer_checkpoint`)."""

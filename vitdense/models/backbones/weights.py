@@ -104,13 +104,19 @@ def check_fit(
     raise CheckpointMismatchError('\n'.join(parts))
 
 
-def pretraining_hint(config: str, filename: str) -> str:
-    """How to make ImageNet weights upstream never released: vitdense's pre-training config ``config``."""
+def pretraining_hint(config: str, filename: str, alternative: str = '') -> str:
+    """How to make ImageNet weights upstream never released: vitdense's pre-training config ``config``.
+
+    Args:
+        config: The pre-training config (upstream's recipe).
+        filename: Where the dense config expects the checkpoint.
+        alternative: A sentence on another config, e.g. for when ``config``'s extra data are missing.
+    """
     work_dir = f'work_dirs/{osp.splitext(osp.basename(config))[0]}'
     return (
         'Upstream released no ImageNet weights for it; make them with vitdense\'s recipe (README, "Pre-train '
         f'on ImageNet"): `bash tools/dist_train.sh {config} 8 && cp $(cat {work_dir}/last_checkpoint) '
-        f'{filename}`, '
+        f'{filename}`' + (f' ({alternative})' if alternative else '') + ', '
         'or train from scratch with --cfg-options model.backbone.init_cfg=None'
     )
 
