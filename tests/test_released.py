@@ -250,3 +250,48 @@ def test_image_demo_draws_on_a_photograph(tmp_path, path, task) -> None:
     out = load_demo().infer(image, osp.join(REPO, path), str(weights), str(tmp_path / 'out'), 'cpu', 0.0)
     assert osp.isfile(out) and osp.dirname(out) == str(tmp_path / 'out')
     assert Image.open(out).size == Image.open(image).size
+
+
+@pytest.mark.slow
+def test_tools_test_evaluates_released_files(tmp_path) -> None:
+    """tools/test.py CONFIG FILE on upstream-layout files: a Mask R-CNN (mmdet 2.x) and a classifier."""
+    from test_tools import FAST_DATA, run_tool
+
+    from vitdense.datasets import make_coco, make_imagenet
+
+    make_coco(tmp_path / 'coco', num_train=2, num_val=2, image_size=(128, 160))
+    detector = build('configs/mask_rcnn/litv2_s_fpn_1x_coco.py')
+    randomise(detector)
+    torch.save(mmdet2_checkpoint(detector, 'det'), tmp_path / 'mask_rcnn_litv2_s_fpn_1x_coco.pth')
+    log = run_tool(
+        'test.py',
+        'configs/mask_rcnn/litv2_s_fpn_1x_coco.py',
+        str(tmp_path / 'mask_rcnn_litv2_s_fpn_1x_coco.pth'),
+        '--data-root',
+        str(tmp_path / 'coco'),
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--cfg-options',
+        'test_dataloader.dataset.pipeline.1.scale=(160,128)',
+        *FAST_DATA,
+    )
+    assert 'converted' in log and 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
+
+    make_imagenet(tmp_path / 'imagenet', num_train=4, num_val=4, image_size=(96, 128))
+    classifier = build('configs/imagenet/litv2_s_in1k.py', drop_path_rate=0.0)
+    randomise(classifier)
+    torch.save(dict(model=flat_classifier(classifier), epoch=299), tmp_path / 'litv2_s.pth')
+    log = run_tool(
+        'test.py',
+        'configs/imagenet/litv2_s_in1k.py',
+        str(tmp_path / 'litv2_s.pth'),
+        '--data-root',
+        str(tmp_path / 'imagenet'),
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--cfg-options',
+        'test_dataloader.dataset.pipeline.1.scale=64',
+        'test_dataloader.dataset.pipeline.2.crop_size=64',
+        *FAST_DATA,
+    )
+    assert 'mapped' in log and 'accuracy/top1' in log and 'accuracy/top5' in log
