@@ -19,7 +19,7 @@ $(PY):
 
 # Idempotent: the stamp is rebuilt only when the venv or the requirements change,
 # and each step installs only what is missing.
-$(STAMP): $(PY) setup.py requirements/runtime.txt requirements/tests.txt requirements/build.txt
+$(STAMP): $(PY) setup.py requirements/runtime.txt requirements/tests.txt requirements/deploy.txt requirements/build.txt
 	$(PIP) install -q -r requirements/build.txt
 	$(PY) -c "import torch, torchvision; torch.ops.torchvision.nms" 2>/dev/null \
 	  || $(PIP) install $(TORCH_SPEC)
@@ -27,7 +27,7 @@ $(STAMP): $(PY) setup.py requirements/runtime.txt requirements/tests.txt require
 	  || MMCV_WITH_OPS=1 $(PIP) install --no-build-isolation $(MMCV_SPEC)
 	$(PY) -c "import mmcv.ops" 2>/dev/null \
 	  || MMCV_WITH_OPS=1 $(PIP) install --no-build-isolation --no-cache-dir --force-reinstall --no-deps $(MMCV_SPEC)
-	$(PIP) install -q -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP) install -q -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 	$(PY) -c "import vitdense, mmdet.models, mmseg.models, mmcv.ops; print('vitdense', vitdense.__version__, 'ready')"
 	touch $(STAMP)

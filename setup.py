@@ -63,5 +63,5 @@ setup(
     include_package_data=True,
     package_data={'vitdense': ['.mim/model-index.yml', '.mim/*/*', '.mim/*/*/*', '.mim/*/*/*/*']},
     install_requires=_requirements('runtime.txt'),
-    extras_require={'tests': _requirements('tests.txt')},
+    extras_require={'tests': _requirements('tests.txt'), 'deploy': _requirements('deploy.txt')},
 )

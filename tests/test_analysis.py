@@ -192,3 +192,25 @@ def test_model_zoo_cache_key_follows_the_model_only(tmp_path) -> None:
     assert model_zoo.model_digest(str(variable)) == digest
     assert model_zoo.model_digest(str(weights)) == digest, 'where the weights come from changes no FLOPs'
     assert model_zoo.model_digest(str(model)) != digest
+
+
+def test_train_speed_reads_clipped_runs_and_imagenet_schedules(tmp_path) -> None:
+    train_speed = load_tool('train_speed')
+    log = tmp_path / 'run.log'
+    config = 'train_dataloader = dict(\n    batch_size=128,\n    num_workers=8)\n'
+    lines = [
+        f'11/22 09:02:2{i} - mmengine - INFO - Epoch(train)  [1][{5 * (i + 1)}/20]  base_lr: 1.0e-03 '
+        f'lr: 1.0e-03  time: {t}  data_time: 0.1  memory: 4204  grad_norm: 8.4635  loss: {6.0 - i}\n'
+        for i, t in enumerate([0.9, 0.4, 0.4, 0.4])
+    ]
+    log.write_text(config + ''.join(lines))
+    record = train_speed.measure(str(log), config='configs/imagenet/litv2_s_in1k.py')
+    assert (record['s_per_iter'], record['img_per_s'], record['loss_last']) == (0.4, 320.0, 3.0)
+    cwd = os.getcwd()
+    try:
+        os.chdir(REPO)
+        table = train_speed.render([record])
+    finally:
+        os.chdir(cwd)
+    # 300 epochs of ceil(1,281,167 / 1024) = 1,252 iterations at 0.4 s on 8 GPUs = 41.7 h
+    assert '| litv2_s_in1k.py | 300 epochs, batch 1024 | 375,600 | 41.7 h | 83.5 h | 166.9 h |' in table

@@ -40,9 +40,26 @@ SCHEDULES = {
     'upernet': {'40k': 40_000, '160k': 160_000},
     'sem_fpn': {'40k': 40_000, '80k': 80_000},
 }
+#: ImageNet-1k training images: an ImageNet config's schedule is its ``max_epochs`` over these
+#: at its 8-GPU batch (8 x the config's images per GPU).
+IMAGENET_TRAIN_IMAGES = 1_281_167
 
 
-TRAIN_LINE = re.compile(r'(?:Epoch|Iter)\(train\).*?\btime: ([\d.]+).*?\bmemory: (\d+)\s+loss: ([\d.]+)')
+def schedules(config: str) -> dict[str, int]:
+    """Published schedules of a config's task: name -> iterations at the config's 8-GPU batch."""
+    task = config.split('/')[1] if config.startswith('configs/') else ''
+    if task != 'imagenet':
+        return SCHEDULES.get(task, {})
+    cfg = load_config(config)
+    batch = 8 * cfg.train_dataloader.batch_size
+    epochs = cfg.train_cfg.max_epochs
+    return {f'{epochs} epochs, batch {batch}': epochs * -(-IMAGENET_TRAIN_IMAGES // batch)}
+
+
+# ``grad_norm`` sits between memory and loss when gradients are clipped
+TRAIN_LINE = re.compile(
+    r'(?:Epoch|Iter)\(train\).*?\btime: ([\d.]+).*?\bmemory: (\d+)(?:\s+\w+: [\d.e+-]+)*?\s+loss: ([\d.]+)'
+)
 
 
 def parse_log(text: str) -> dict:
@@ -141,17 +158,17 @@ def render(records: list[dict]) -> str:
             )
     lines += [
         '',
-        'Expected wall time of the full schedules (batch 16: 8 GPUs x 2 images, or fewer GPUs with',
-        'more iterations at the same s/iter), from the largest measured GPU count. Evaluation',
-        'and data loading of the real sets are not included.',
+        "Expected wall time of the full schedules at the configs' 8-GPU batch (COCO / ADE20K: 16 =",
+        '8 GPUs x 2 images; ImageNet: 8 x 128), or fewer GPUs with more iterations at the same',
+        's/iter, from the largest measured GPU count. Evaluation and data loading of the real',
+        'sets are not included.',
         '',
-        '| config | schedule | iterations at batch 16 | 8 GPUs | 4 GPUs | 2 GPUs |',
+        '| config | schedule | iterations at the 8-GPU batch | 8 GPUs | 4 GPUs | 2 GPUs |',
         '|---|---|---:|---:|---:|---:|',
     ]
     for config, runs in by_config.items():
-        task = config.split('/')[1] if config.startswith('configs/') else ''
         r = runs[max(runs)]
-        for schedule, iters in SCHEDULES.get(task, {}).items():
+        for schedule, iters in schedules(config).items():
             cells = [hours(iters * 8 / gpus * r['s_per_iter']) for gpus in (8, 4, 2)]
             lines.append(f'| {osp.basename(config)} | {schedule} | {iters:,} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)

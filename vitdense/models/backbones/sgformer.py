@@ -30,7 +30,7 @@ its result. Elsewhere:
 * windows: the map is zero-padded to a multiple of 7, padded keys are masked out,
   and a window's significance averages its real queries only;
 * groups: a segment of ``L`` sorted tokens with group size ``g`` forms
-  ``G = max(1, round(L / g))`` consecutive groups of ``floor`` or ``ceil(L / G)``
+  ``G = max(1, round(L / g))`` (halves round up) consecutive groups of ``floor`` or ``ceil(L / G)``
   tokens (segments split at ``N // 4`` and ``3N // 4``, or ``N // 2``, as upstream).
   A group of ``m`` tokens weighs its ``i``-th token by the integral of the learned
   weights (length ``g``, seen as a step function over ``[0, g)``) over
@@ -171,8 +171,8 @@ def group_merge(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """
     B, L, C = tokens.shape
     g = weight.numel()
-    G = max(1, round(L / g))
-    if L == G * g:  # upstream's exact grouping
+    G = torch.sym_max(1, (2 * L + g) // (2 * g))  # round(L / g), halves up, in integers (exportable)
+    if isinstance(L, int) and L == G * g:  # upstream's exact grouping (the general path computes it too)
         return torch.einsum('bgkc,k->bgc', tokens.reshape(B, G, g, C), weight.to(tokens.dtype)) + bias.to(
             tokens.dtype
         )

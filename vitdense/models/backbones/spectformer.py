@@ -24,10 +24,17 @@ and one-sided along the half-spectrum axis, and sampled bilinearly at the target
 grid's frequencies (``k / H``, ``k / W``). At the ImageNet grid this is the identity,
 so the backbone equals upstream there; at other sizes it keeps the filter's
 frequency response, where upstream cannot run at all.
+
+Export: ONNX Runtime cannot run the ONNX ``DFT`` of a graph exported with dynamic height
+and width. Under ``torch.export`` with symbolic sizes (``SpectralGating.dft_as_matmul``
+forces it anywhere) the same filter is computed as matrix products with cosine / sine
+bases built from the input's size (:func:`spectral_filter_matmul`): one graph for every
+size, equal to the FFT path within float32 rounding (tested).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -76,13 +83,57 @@ def resample_spectral_filter(weight: Tensor, w: int, H: int, W: int) -> Tensor:
         The (H, W//2+1, C, 2) filter.
     """
     h, bins = weight.shape[:2]
-    if h == H and bins == W // 2 + 1:
-        return weight
+    if isinstance(H, int) and isinstance(W, int) and h == H and bins == W // 2 + 1:
+        return weight  # (under symbolic sizes the sampling below is the identity at this grid)
     device = weight.device
     rows = torch.arange(H, device=device, dtype=torch.float32) * (h / H)
     cols = torch.arange(W // 2 + 1, device=device, dtype=torch.float32) * (w / W)
     weight = _lerp_axis(weight, 0, rows, periodic=True)
     return _lerp_axis(weight, 1, cols, periodic=False)
+
+
+def _dft_basis(n: int, bins: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(bins, n) cosines and sines of ``2 pi k t / n`` (phase reduced mod ``n`` in integers)."""
+    k = torch.arange(bins, device=device)
+    t = torch.arange(n, device=device)
+    period = torch.ones((), dtype=torch.long, device=device) * n  # a tensor: exports with a symbolic n
+    angle = torch.remainder(k[:, None] * t[None, :], period).float() * (2 * math.pi) / n
+    return angle.cos(), angle.sin()
+
+
+def spectral_filter_matmul(x: Tensor, weight: Tensor) -> Tensor:
+    """``irfft2(rfft2(x) * weight)`` (``norm='ortho'``) over dims 1, 2 as real matrix products.
+
+    The real DFT along the width keeps its ``W // 2 + 1`` bins, the height gets a full complex
+    DFT; the inverse counts each inner bin twice and the first and (even ``W``) last bin once,
+    as ``irfft`` does, whose dropped imaginary parts meet a zero sine here.
+
+    Args:
+        x: (B, H, W, C) float32 tokens.
+        weight: (H, W // 2 + 1, C, 2) real and imaginary parts of the filter.
+
+    Returns:
+        (B, H, W, C) filtered tokens.
+    """
+    _, H, W, _ = x.shape
+    bins = W // 2 + 1
+    cos_w, sin_w = _dft_basis(W, bins, x.device)  # bins, W
+    cos_h, sin_h = _dft_basis(H, H, x.device)  # H, H (symmetric)
+    real = torch.einsum('bhwc,lw->bhlc', x, cos_w)  # B, H, bins, C
+    imag = -torch.einsum('bhwc,lw->bhlc', x, sin_w)
+    f_real = torch.einsum('kh,bhlc->bklc', cos_h, real) + torch.einsum('kh,bhlc->bklc', sin_h, imag)
+    f_imag = torch.einsum('kh,bhlc->bklc', cos_h, imag) - torch.einsum('kh,bhlc->bklc', sin_h, real)
+    w_real, w_imag = weight[..., 0], weight[..., 1]  # H, bins, C
+    y_real = f_real * w_real - f_imag * w_imag
+    y_imag = f_real * w_imag + f_imag * w_real
+    z_real = torch.einsum('kh,bklc->bhlc', cos_h, y_real) - torch.einsum('kh,bklc->bhlc', sin_h, y_imag)
+    z_imag = torch.einsum('kh,bklc->bhlc', cos_h, y_imag) + torch.einsum('kh,bklc->bhlc', sin_h, y_real)
+    k = torch.arange(bins, device=x.device)
+    twice = (2 - (k == 0).float() - (2 * k == W).float())[:, None]  # bins, 1
+    out = torch.einsum('bhlc,lw->bhwc', z_real * twice, cos_w) - torch.einsum(
+        'bhlc,lw->bhwc', z_imag * twice, sin_w
+    )
+    return out / (H * W)
 
 
 class SpectralGating(nn.Module):
@@ -91,7 +142,13 @@ class SpectralGating(nn.Module):
     Args:
         dims: Channels.
         filter_hw: (h, w) grid the filter is stored for; it holds h x (w//2+1) bins.
+
+    Attributes:
+        dft_as_matmul: Compute the transforms with :func:`spectral_filter_matmul` instead of
+            ``torch.fft``. Off by default; ``torch.export`` with symbolic sizes takes that path anyway.
     """
+
+    dft_as_matmul: bool = False
 
     def __init__(self, dims: int, filter_hw: tuple[int, int]) -> None:
         super().__init__()
@@ -101,11 +158,15 @@ class SpectralGating(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Filter ``x`` (B, H, W, C); computed in float32, returned in ``x``'s dtype."""
         _, H, W, _ = x.shape
+        symbolic = not (isinstance(H, int) and isinstance(W, int)) and torch.compiler.is_exporting()
         with torch.autocast(device_type=x.device.type, enabled=False):
-            freq = torch.fft.rfft2(x.float(), dim=(1, 2), norm='ortho')  # B, H, W//2+1, C
             weight = resample_spectral_filter(self.complex_weight.float(), self.filter_w, H, W)
-            weight = torch.view_as_complex(weight.contiguous())
-            out = torch.fft.irfft2(freq * weight, s=(H, W), dim=(1, 2), norm='ortho')
+            if self.dft_as_matmul or symbolic:
+                return spectral_filter_matmul(x.float(), weight).to(x.dtype)
+            freq = torch.fft.rfft2(x.float(), dim=(1, 2), norm='ortho')  # B, H, W//2+1, C
+            out = torch.fft.irfft2(
+                freq * torch.view_as_complex(weight.contiguous()), s=(H, W), dim=(1, 2), norm='ortho'
+            )
         return out.to(x.dtype)
 
 

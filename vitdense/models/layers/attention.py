@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -29,10 +30,16 @@ class GlobalAttention(nn.Module):
     def attend(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         """Attention of ``x`` (B, N, C) before the output projection (heads concatenated)."""
         B, N, C = x.shape
-        qkv = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        if bias is not None:
-            bias = bias.to(qkv.dtype).unsqueeze(0)  # 1, heads, N, N
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)  # B, heads, N, d
+        q, k, v = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        if bias is not None and torch.compiler.is_exporting():
+            # written out for torch.export: the ONNX exporter's decomposition of attention with a
+            # bias cannot reshape its output (pytorch/pytorch#136543); same function
+            logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1) + bias.to(q.dtype)  # B, heads, N, N
+            out = logits.softmax(-1) @ v
+        else:
+            if bias is not None:
+                bias = bias.to(q.dtype).unsqueeze(0)  # 1, heads, N, N
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # B, heads, N, d
         return out.transpose(1, 2).reshape(B, N, C)
 
     def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:

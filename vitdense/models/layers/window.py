@@ -15,11 +15,15 @@ def pad_to_multiple(x: Tensor, multiple: int, channels_last: bool = True) -> Ten
         channels_last: Layout of ``x``.
 
     Returns:
-        ``x`` itself when nothing needs padding, else the padded map.
+        ``x`` itself when nothing needs padding, else the padded map. Under symbolic shapes
+        (``torch.export``, dynamic ONNX export) the pad is always in the graph, with sizes that
+        are zero where nothing needs padding, so one graph serves every input size.
     """
     H, W = x.shape[1:3] if channels_last else x.shape[-2:]
-    pad_h, pad_w = -H % multiple, -W % multiple
-    if not (pad_h or pad_w):
+    # non-negative operands only: ONNX's integer Div truncates, Python's // floors
+    pad_h = (H + multiple - 1) // multiple * multiple - H
+    pad_w = (W + multiple - 1) // multiple * multiple - W
+    if isinstance(pad_h, int) and isinstance(pad_w, int) and not (pad_h or pad_w):
         return x
     return F.pad(x, (0, 0, 0, pad_w, 0, pad_h) if channels_last else (0, pad_w, 0, pad_h))
 

@@ -1,0 +1,153 @@
+"""ONNX export: every backbone with static and dynamic sizes, the export tool on whole models."""
+
+from __future__ import annotations
+
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.registry import MODELS
+
+import vitdense  # noqa: F401
+from vitdense.deploy.onnx import ExportError, FeatureModel, check_onnx, check_requirements, export_onnx
+from vitdense.models.backbones.spectformer import SpectralGating
+
+pytest.importorskip('onnxruntime')
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# depth-1 versions of each backbone: the same operators as the real sizes, small graphs
+TINY = {
+    'LITv2': dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8)),
+    'LIT-swin': dict(
+        embed_dims=(32, 64, 128, 256),
+        depths=(1, 1, 1, 1),
+        num_heads=(1, 2, 4, 8),
+        mlp_ratios=(2,) * 4,
+        style='swin',
+    ),
+    'LIT-pvt': dict(
+        embed_dims=(32, 64, 128, 256),
+        depths=(1, 1, 1, 1),
+        num_heads=(1, 2, 4, 8),
+        mlp_ratios=(2,) * 4,
+        style='pvt',
+    ),
+    'SpectFormer': dict(
+        stem_dims=16,
+        embed_dims=(32, 64, 128, 256),
+        depths=(1, 1, 1, 1),
+        num_heads=(1, 2, 4, 8),
+        mlp_ratios=(2,) * 4,
+    ),
+    'SGFormer': dict(
+        embed_dims=(32, 64, 128, 256),
+        depths=(1, 1, 1, 1),
+        num_heads=(2, 2, 4, 8),
+        sr_ratios=(8, 4, 2, 1),
+        mlp_ratios=(2,) * 4,
+    ),  # fmt: skip
+    'CBViT': dict(embed_dims=64, depth=4, num_heads=2),
+}
+
+
+def _backbone(name: str) -> torch.nn.Module:
+    kind = name.split('-')[0]
+    extra = dict(cb='cbs', out_indices=(0, 1, 2, 3)) if kind == 'CBViT' else {}
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type=kind, arch=TINY[name], init_cfg=None, **extra)).eval()
+    for p in model.parameters():  # away from the zero-initialised offsets and scales
+        p.data.add_(torch.randn_like(p) * 0.02)
+    return FeatureModel(model)
+
+
+@pytest.mark.parametrize('name', sorted(TINY))
+def test_backbone_exports_with_dynamic_sizes_and_matches_in_onnxruntime(name: str, tmp_path) -> None:
+    module = _backbone(name)
+    path = str(tmp_path / 'backbone.onnx')
+    size = (128, 160) if name == 'SGFormer' else (64, 96)  # SG-Former: windows of 7 from stage 1 on
+    info = export_onnx(module, torch.randn(1, 3, *size), path, dynamic=True, optimize=name != 'SGFormer')
+    assert max(info['min_hw']) <= min(size)
+    for shape in [size, (97, 131), (128, 72)]:  # the export size, odd sizes, another aspect
+        x = torch.randn(1, 3, *shape)
+        assert check_onnx(path, module, x, tolerance=1e-4)['difference'] < 1e-2
+
+
+def test_static_export_of_a_spectformer_keeps_the_fft(tmp_path) -> None:
+    import onnx
+
+    module = _backbone('SpectFormer')
+    path = str(tmp_path / 'static.onnx')
+    export_onnx(module, torch.randn(1, 3, 64, 64), path)
+    assert 'DFT' in {n.op_type for n in onnx.load(path).graph.node}
+    assert check_onnx(path, module, torch.randn(1, 3, 64, 64))['difference'] < 1e-4
+
+
+@pytest.mark.parametrize('shape', [(14, 14), (13, 17), (7, 8), (1, 1), (2, 3)])
+def test_spectral_filter_as_matrix_products_equals_the_fft(shape) -> None:
+    torch.manual_seed(0)
+    gating = SpectralGating(8, (14, 14))
+    x = torch.randn(2, *shape, 8)
+    reference = gating(x)
+    gating.dft_as_matmul = True
+    torch.testing.assert_close(gating(x), reference, atol=1e-6, rtol=1e-5)
+
+
+def test_deformable_convolution_needs_opset_19(tmp_path) -> None:
+    with pytest.raises(ExportError, match='opset >= 19'):
+        export_onnx(_backbone('LITv2'), torch.randn(1, 3, 64, 64), str(tmp_path / 'x.onnx'), opset=17)
+
+
+def test_a_missing_onnx_package_names_the_install_command(monkeypatch) -> None:
+    import vitdense.deploy.onnx as deploy
+
+    monkeypatch.setitem(deploy.REQUIREMENTS, 'onnxscript', '999.0')
+    with pytest.raises(ImportError, match=r'onnxscript .* older than 999.0.*pip install -e \.\[deploy\]'):
+        check_requirements()
+
+
+def test_an_operator_without_onnx_form_is_named(tmp_path) -> None:
+    class Odd(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.special.i1e(x)  # no ONNX translation
+
+    with pytest.raises(ExportError, match='i1e'):
+        export_onnx(Odd(), torch.randn(1, 3, 8, 8), str(tmp_path / 'x.onnx'))
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'export_onnx', osp.join(ROOT, 'tools/deployment/export_onnx.py')
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tool_exports_a_classifier_and_checks_it(tmp_path, capsys) -> None:
+    out = str(tmp_path / 'cls.onnx')
+    config = osp.join(ROOT, 'configs/imagenet/litv2_s_in1k.py')
+    assert _tool().main([config, '--shape', '64', '64', '--out', out]) == 0
+    printed = capsys.readouterr().out
+    assert 'ONNX Runtime vs PyTorch' in printed and osp.isfile(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    'config, args',
+    [
+        ('configs/sem_fpn/litv2_s_fpn_80k_ade20k.py', ['--shape', '128', '160']),
+        ('configs/upernet/litv2_s_160k_ade20k.py', ['--shape', '128', '128']),
+        ('configs/retinanet/litv2_s_fpn_1x_coco.py', ['--shape', '256', '320']),
+        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', ['--shape', '256', '320']),
+        (
+            'configs/mask_rcnn/litv2_s_fpn_1x_coco.py',
+            ['--part', 'neck', '--shape', '128', '160', '--dynamic'],
+        ),
+    ],
+)
+def test_tool_exports_segmentors_and_detectors_end_to_end(config, args, tmp_path, capsys) -> None:
+    out = str(tmp_path / 'model.onnx')
+    assert _tool().main([osp.join(ROOT, config), *args, '--out', out]) == 0
+    printed = capsys.readouterr().out
+    assert osp.isfile(out) and ('detections match' in printed or 'ONNX Runtime vs PyTorch' in printed)

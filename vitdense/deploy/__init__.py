@@ -1,0 +1,1 @@
+"""Deployment: ONNX export (``pip install -e .[deploy]``); see :mod:`vitdense.deploy.onnx`."""

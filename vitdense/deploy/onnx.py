@@ -1,0 +1,326 @@
+"""ONNX export of vitdense models and their check in ONNX Runtime.
+
+What goes into the graph (pre-processing, i.e. normalisation and padding, is never in it):
+
+* ``backbone``: the backbone's NCHW maps; ``neck``: backbone + neck;
+* ``model``, classifier: class scores (softmax of the logits mmpretrain predicts from);
+* ``model``, segmentor: the decode head's logits resized to the input, and their argmax;
+* ``model``, detector: backbone, neck and the dense head's raw outputs (RetinaNet's class and
+  box maps; Mask R-CNN's RPN maps and the neck's features). Box decoding, NMS and Mask R-CNN's
+  RoI stage (RoIAlign, box and mask heads, mask pasting) stay in mmdet's own code, which
+  :func:`detector_predict` runs on ONNX Runtime's outputs: their data-dependent shapes and
+  mmcv's operators have no exportable form in mmdet 3.3.
+
+Export is ``torch.export`` (height and width symbolic with ``dynamic``) then the ONNX
+exporter of torch (opset >= 19: deformable convolution exports as ``DeformConv``). Operators
+without an ONNX form stop with :class:`ExportError`, naming the operator and the way out.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from contextlib import redirect_stdout
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+#: Version floors: ``DeformConv`` export (onnxscript) and run (onnxruntime), the real FFT in onnxruntime.
+REQUIREMENTS = {'onnx': '1.16', 'onnxscript': '0.7.1', 'onnxruntime': '1.27'}
+#: ``DeformConv`` exists from this opset on.
+MIN_OPSET = 19
+DEFAULT_OPSET = 20
+PARTS = ('backbone', 'neck', 'model')
+
+
+class ExportError(RuntimeError):
+    """A model or operator that cannot be exported, with the way out."""
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r'\d+', text)[:3])
+
+
+def check_requirements() -> None:
+    """Raise ``ImportError`` naming what to install when an ONNX package is missing or too old."""
+    problems = []
+    for package, floor in REQUIREMENTS.items():
+        try:
+            found = version(package)
+        except PackageNotFoundError:
+            problems.append(f'{package} is not installed')
+            continue
+        if _version_tuple(found) < _version_tuple(floor):
+            problems.append(f'{package} {found} is older than {floor}')
+    if problems:
+        raise ImportError(
+            f'ONNX export needs {", ".join(f"{p}>={v}" for p, v in REQUIREMENTS.items())}: '
+            f'{"; ".join(problems)}. Install them with `pip install -e .[deploy]`.'
+        )
+
+
+# --------------------------------------------------------------------------- exportable modules
+class FeatureModel(nn.Module):
+    """A backbone, optionally followed by a neck, returning its maps as a tuple."""
+
+    def __init__(self, backbone: nn.Module, neck: nn.Module | None = None) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """(B, 3, H, W) -> the maps."""
+        feats = self.backbone(x)
+        return tuple(self.neck(feats) if self.neck is not None else feats)
+
+
+class ClassifierModel(nn.Module):
+    """An mmpretrain classifier returning class scores (B, classes)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) -> softmax scores."""
+        return self.model(x, mode='tensor').softmax(dim=-1)
+
+
+class SegmentorModel(nn.Module):
+    """An mmseg encoder-decoder returning (logits at the input's size, their argmax)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, 3, H, W) -> (B, classes, H, W) logits and the (B, H, W) label map."""
+        head = self.model.decode_head
+        logits = head(self.model.extract_feat(x))
+        logits = F.interpolate(logits, size=x.shape[2:], mode='bilinear', align_corners=head.align_corners)
+        return logits, logits.argmax(dim=1)
+
+
+class DetectorModel(nn.Module):
+    """An mmdet detector's network up to its dense head's raw outputs (see the module docstring).
+
+    Outputs, flattened: single-stage: the head's per-level maps in ``bbox_head.forward`` order;
+    two-stage: the neck's maps, then the RPN head's per-level maps.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.two_stage = hasattr(model, 'rpn_head')
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """(B, 3, H, W) -> the flattened maps."""
+        feats = self.model.extract_feat(x)
+        head = self.model.rpn_head if self.two_stage else self.model.bbox_head
+        outs = [t for level_maps in head(feats) for t in level_maps]
+        return tuple(feats) + tuple(outs) if self.two_stage else tuple(outs)
+
+    def split(self, outputs: Sequence[Tensor]) -> tuple[tuple[Tensor, ...], list[list[Tensor]]]:
+        """Regroup flattened outputs into (neck maps, head outputs per kind and level)."""
+        levels = (
+            self.model.neck.num_outs if self.two_stage else len(self.model.bbox_head.prior_generator.strides)
+        )
+        feats = tuple(outputs[:levels]) if self.two_stage else ()
+        rest = list(outputs[levels:] if self.two_stage else outputs)
+        return feats, [rest[i : i + levels] for i in range(0, len(rest), levels)]
+
+
+def exportable(model: nn.Module, part: str) -> nn.Module:
+    """The module to export for ``part`` (``backbone``, ``neck`` or ``model``) of a built model."""
+    if part not in PARTS:
+        raise ValueError(f'part must be one of {PARTS}, got {part!r}')
+    if part == 'backbone':
+        return FeatureModel(model.backbone)
+    if part == 'neck':
+        if getattr(model, 'neck', None) is None:
+            raise ExportError(f'{type(model).__name__} has no neck: export part "backbone" or "model"')
+        return FeatureModel(model.backbone, model.neck)
+    if hasattr(model, 'decode_head'):
+        return SegmentorModel(model)
+    if hasattr(model, 'rpn_head') or hasattr(model, 'bbox_head'):
+        return DetectorModel(model)
+    if hasattr(model, 'head'):
+        return ClassifierModel(model)
+    raise ExportError(f'do not know which outputs of a {type(model).__name__} to export')
+
+
+# --------------------------------------------------------------------------- export
+def _has_deform_conv(module: nn.Module) -> bool:
+    from ..models.layers.deform import DeformConv2dPack
+
+    return any(isinstance(m, DeformConv2dPack) for m in module.modules())
+
+
+def _explain(exc: Exception, step: str) -> ExportError:
+    text = str(exc)
+    op = re.search(r"No ONNX function found for (?:<OpOverload\(op='([^']+)'|(\S+?)[.\s])", text)
+    if op:
+        return ExportError(
+            f'{step}: the operator {op.group(1) or op.group(2)} has no ONNX translation in torch {torch.__version__}. '
+            'Way out: write the computation with other operators under torch.compiler.is_exporting() '
+            '(as SpectFormer does for its FFT), or register an onnxscript function for it with '
+            'torch.onnx.export(custom_translation_table=...).'
+        )
+    lines = [line for line in text.splitlines() if line.strip()]
+    summary = next((line for line in reversed(lines) if 'Error' in line), lines[-1] if lines else repr(exc))
+    return ExportError(f'{step} failed: {summary.strip()}')
+
+
+def export_onnx(
+    module: nn.Module,
+    example: Tensor,
+    path: str,
+    dynamic: bool = False,
+    opset: int = DEFAULT_OPSET,
+    optimize: bool = True,
+) -> dict[str, Any]:
+    """Export ``module`` (in eval mode) called on ``example`` to the ONNX file ``path``.
+
+    Args:
+        module: The module; its outputs are tensors or tuples of tensors.
+        example: A (B, 3, H, W) input.
+        path: Output file.
+        dynamic: Height and width symbolic: one graph for every input size.
+        opset: ONNX opset, at least 19.
+        optimize: Run the ONNX exporter's graph optimiser (constant folding and rewrites).
+            Large graphs (SG-Former) export much faster without it.
+
+    Returns:
+        ``{'min_hw': (H, W)}``: the smallest size the dynamic graph accepts (the given size when static).
+    """
+    check_requirements()
+    if opset < MIN_OPSET and _has_deform_conv(module):
+        raise ExportError(
+            f'deformable convolution (LIT / LITv2 token merging) exports as ONNX DeformConv, which '
+            f'needs opset >= {MIN_OPSET}; got --opset {opset}'
+        )
+    module = module.eval()
+    dims = ({2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC},) if dynamic else None
+    with torch.no_grad():
+        try:
+            program = torch.export.export(module, (example,), dynamic_shapes=dims, strict=False)
+        except Exception as exc:
+            raise _explain(exc, 'torch.export') from exc
+        try:
+            with redirect_stdout(io.StringIO()):
+                onnx_program = torch.onnx.export(
+                    program, (example,), dynamo=True, opset_version=opset, optimize=optimize
+                )
+        except Exception as exc:
+            raise _explain(exc, 'ONNX conversion') from exc
+    onnx_program.save(path)
+    min_hw = tuple(example.shape[2:])
+    if dynamic:
+        shape = (
+            next(n for n in program.graph.nodes if n.op == 'placeholder' and n.name == 'x').meta['val'].shape
+        )
+        min_hw = tuple(
+            int(program.range_constraints[s.node.expr].lower) if isinstance(s, torch.SymInt) else int(s)
+            for s in shape[2:]
+        )
+    return {'min_hw': min_hw}
+
+
+# --------------------------------------------------------------------------- check
+def run_onnx(path: str, x: Tensor, providers: Sequence[str] = ('CPUExecutionProvider',)) -> list[np.ndarray]:
+    """Run the file on ``x`` in ONNX Runtime; returns its outputs."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=list(providers))
+    return session.run(None, {session.get_inputs()[0].name: x.numpy()})
+
+
+def flat_outputs(out: Any) -> list[Tensor]:
+    """Tensors of a module's output, in order."""
+    if isinstance(out, Tensor):
+        return [out]
+    return [t for item in out for t in flat_outputs(item)]
+
+
+def relative_difference(ours: Sequence[np.ndarray], reference: Sequence[Tensor]) -> float:
+    """Largest ``|ours - reference| / max |reference|`` over the outputs.
+
+    Integer outputs (label maps) count the share of elements that differ.
+    """
+    if len(ours) != len(reference):
+        raise ValueError(f'{len(ours)} outputs, expected {len(reference)}')
+    worst = 0.0
+    for a, b in zip(ours, reference, strict=True):
+        b = b.detach().cpu().numpy()
+        if a.shape != b.shape:
+            raise ValueError(f'output of shape {a.shape}, expected {b.shape}')
+        if np.issubdtype(b.dtype, np.integer):
+            worst = max(worst, float((a != b).mean()))
+        else:
+            worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)))
+    return worst
+
+
+def check_onnx(path: str, module: nn.Module, x: Tensor, tolerance: float = 1e-4) -> dict[str, float]:
+    """Compare the file's outputs on ``x`` with ``module``'s in float32 (and float64 when needed).
+
+    A model whose output is discontinuous in float32 rounding (SG-Former sorts tokens by a
+    computed significance; near ties reorder them) passes when ONNX Runtime is no further from
+    the float64 result than twice PyTorch's own float32 result is.
+
+    Returns:
+        ``{'difference': d, 'float32_error': e}`` (``e`` only when float64 was needed).
+
+    Raises:
+        ExportError: The difference exceeds the tolerance.
+    """
+    ours = run_onnx(path, x)
+    with torch.no_grad():
+        reference = flat_outputs(module(x))
+    difference = relative_difference(ours, reference)
+    result = {'difference': difference}
+    if difference <= tolerance:
+        return result
+    import copy
+
+    exact = copy.deepcopy(module).double()
+    with torch.no_grad():
+        reference64 = flat_outputs(exact(x.double()))
+    float32_error = relative_difference([t.detach().numpy() for t in reference], reference64)
+    to_exact = relative_difference(ours, reference64)
+    result.update(float32_error=float32_error, difference_to_float64=to_exact)
+    if to_exact > 2 * float32_error + tolerance:
+        raise ExportError(
+            f'ONNX Runtime differs from PyTorch by {difference:.3g} (relative) on {tuple(x.shape)}, '
+            f'over the tolerance {tolerance:g}; from float64 by {to_exact:.3g} where PyTorch float32 is '
+            f'{float32_error:.3g} away'
+        )
+    return result
+
+
+def detector_predict(detector: DetectorModel, outputs: Sequence[Tensor], data_samples: list) -> list:
+    """Run mmdet's post-processing (and Mask R-CNN's RoI stage) on the exported network's outputs.
+
+    Args:
+        detector: The wrapper that was exported.
+        outputs: Its outputs (from ONNX Runtime, as tensors).
+        data_samples: mmdet data samples of the batch (their ``metainfo``).
+
+    Returns:
+        The data samples with ``pred_instances``, as ``model.predict`` returns them.
+    """
+    model = detector.model
+    feats, head_outs = detector.split([torch.as_tensor(o) for o in outputs])
+    metas = [s.metainfo for s in data_samples]
+    with torch.no_grad():
+        if detector.two_stage:
+            proposals = model.rpn_head.predict_by_feat(*head_outs, batch_img_metas=metas, rescale=False)
+            results = model.roi_head.predict(feats, proposals, data_samples, rescale=True)
+        else:
+            results = model.bbox_head.predict_by_feat(*head_outs, batch_img_metas=metas, rescale=True)
+    return model.add_pred_to_datasample(data_samples, results)
