@@ -51,6 +51,7 @@ def test_pyramid_at_detection_size(factory) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.sweep
 @pytest.mark.parametrize('factory', ALL_BACKBONES[: -len(TIMM_PYRAMIDS)])
 def test_pyramid_at_detection_size_every_arch(factory) -> None:
     check_pyramid(factory, DETECTION_SIZE)

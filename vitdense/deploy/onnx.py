@@ -166,7 +166,8 @@ def _explain(exc: Exception, step: str) -> ExportError:
     op = re.search(r"No ONNX function found for (?:<OpOverload\(op='([^']+)'|(\S+?)[.\s])", text)
     if op:
         return ExportError(
-            f'{step}: the operator {op.group(1) or op.group(2)} has no ONNX translation in torch {torch.__version__}. '
+            f'{step}: the operator {op.group(1) or op.group(2)} has no ONNX translation in torch '
+            f'{torch.__version__}. '
             'Way out: write the computation with other operators under torch.compiler.is_exporting() '
             '(as SpectFormer does for its FFT), or register an onnxscript function for it with '
             'torch.onnx.export(custom_translation_table=...).'

@@ -171,7 +171,8 @@ def group_merge(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """
     B, L, C = tokens.shape
     g = weight.numel()
-    G = torch.sym_max(1, (2 * L + g) // (2 * g))  # round(L / g), halves up, in integers (exportable)
+    G = (2 * L + g) // (2 * g)  # round(L / g), halves up, in integers (exportable)
+    G = max(1, G) if isinstance(G, int) else torch.sym_max(1, G)  # symbolic under torch.export
     if isinstance(L, int) and L == G * g:  # upstream's exact grouping (the general path computes it too)
         return torch.einsum('bgkc,k->bgc', tokens.reshape(B, G, g, C), weight.to(tokens.dtype)) + bias.to(
             tokens.dtype
