@@ -137,12 +137,15 @@ def test_tool_exports_a_classifier_and_checks_it(tmp_path, capsys) -> None:
     'config, args',
     [
         ('configs/sem_fpn/litv2_s_fpn_80k_ade20k.py', ['--shape', '128', '160']),
-        ('configs/upernet/litv2_s_160k_ade20k.py', ['--shape', '128', '128']),
+        pytest.param(
+            'configs/upernet/litv2_s_160k_ade20k.py', ['--shape', '128', '128'], marks=pytest.mark.sweep
+        ),
         ('configs/retinanet/litv2_s_fpn_1x_coco.py', ['--shape', '256', '320']),
         ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', ['--shape', '256', '320']),
-        (
+        pytest.param(
             'configs/mask_rcnn/litv2_s_fpn_1x_coco.py',
             ['--part', 'neck', '--shape', '128', '160', '--dynamic'],
+            marks=pytest.mark.sweep,
         ),
     ],
 )
