@@ -136,11 +136,16 @@ def test_tool_exports_a_classifier_and_checks_it(tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     'config, args',
     [
-        ('configs/sem_fpn/litv2_s_fpn_80k_ade20k.py', ['--shape', '128', '160']),
+        ('configs/sem_fpn/litv2_s_fpn_80k_ade20k.py', ['--shape', '128', '160', '--dynamic']),
         pytest.param(
             'configs/upernet/litv2_s_160k_ade20k.py', ['--shape', '128', '128'], marks=pytest.mark.sweep
         ),
         ('configs/retinanet/litv2_s_fpn_1x_coco.py', ['--shape', '256', '320']),
+        pytest.param(
+            'configs/retinanet/litv2_s_fpn_1x_coco.py',
+            ['--shape', '256', '320', '--dynamic'],
+            marks=pytest.mark.sweep,
+        ),
         ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', ['--shape', '256', '320']),
         pytest.param(
             'configs/mask_rcnn/litv2_s_fpn_1x_coco.py',

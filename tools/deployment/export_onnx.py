@@ -31,7 +31,6 @@ import vitdense  # noqa: F401  (registers the models and the checkpoint loaders)
 from vitdense.deploy.onnx import (
     DEFAULT_OPSET,
     PARTS,
-    ClassifierModel,
     DetectorModel,
     ExportError,
     check_onnx,
@@ -123,14 +122,6 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(module, SpectralGating):
                 module.dft_as_matmul = True
     module = exportable(model, part)
-    if args.dynamic and part == 'model' and not isinstance(module, ClassifierModel):
-        print(
-            'error: --dynamic exports backbones and necks (--backbone, --part neck) and classifiers; '
-            'export whole detectors and segmentors at a fixed --shape (a dynamic Semantic FPN head '
-            'disagrees with PyTorch in ONNX Runtime at some sizes)',
-            file=sys.stderr,
-        )
-        return 2
     shape = tuple(args.shape or (224, 224))
     if args.dynamic and shape[0] == shape[1]:  # a square example lets the exporter tie height to width
         shape = (shape[0], shape[1] + 32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import re
+import types
 from collections.abc import Sequence
 from contextlib import redirect_stdout
 from importlib.metadata import PackageNotFoundError, version
@@ -91,12 +92,34 @@ class ClassifierModel(nn.Module):
         return self.model(x, mode='tensor').softmax(dim=-1)
 
 
+def _integer_upsample(self: nn.Module, x: Tensor) -> Tensor:
+    """Mmseg's ``Upsample`` by an integer factor, its output size kept symbolic under ``torch.export``."""
+    factor = int(self.scale_factor)
+    return F.interpolate(
+        x, [s * factor for s in x.shape[-2:]], mode=self.mode, align_corners=self.align_corners
+    )
+
+
 class SegmentorModel(nn.Module):
-    """An mmseg encoder-decoder returning (logits at the input's size, their argmax)."""
+    """An mmseg encoder-decoder returning (logits at the input's size, their argmax).
+
+    mmseg's ``Upsample`` (Semantic FPN's scale heads) computes its output size with ``int()``, which
+    ``torch.export`` fixes to the example's size; integer factors are computed here as ``size * factor``,
+    the same sizes and values, so a dynamic export follows the input.
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        from mmseg.models.utils import Upsample
+
+        for module in model.modules():
+            if (
+                isinstance(module, Upsample)
+                and not module.size
+                and float(module.scale_factor or 0).is_integer()
+            ):
+                module.forward = types.MethodType(_integer_upsample, module)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 3, H, W) -> (B, classes, H, W) logits and the (B, H, W) label map."""
