@@ -8,7 +8,7 @@ import re
 
 import pytest
 import torch
-from test_tools import FAST_DATA, run_tool
+from test_tools import FAST_DATA, SMALL_ADE20K, run_tool
 
 from vitdense.datasets import make_ade20k, make_imagenet
 from vitdense.utils import load_from_local
@@ -20,13 +20,8 @@ SMALL_IMAGENET = {  # the crop(s) of each protocol's training pipeline, and eval
     ],
     'cbvit_cbs_ti_in1k': ['train_dataloader.dataset.pipeline.1.scale=64'],
 }
-SMALL_ADE20K = [
-    'crop_size=(64,64)',
-    'model.data_preprocessor.size=(64,64)',
-    'train_dataloader.dataset.pipeline.2.scale=(128,64)',
-    'train_dataloader.dataset.pipeline.3.crop_size=(64,64)',
-    'val_dataloader.dataset.pipeline.1.scale=(128,64)',
-    'test_dataloader.dataset.pipeline.1.scale=(128,64)',
+ONE_ADE20K_STEP = [
+    *SMALL_ADE20K,
     'train_dataloader.batch_size=2',
     'train_cfg.max_iters=1',
     'train_cfg.val_interval=1',
@@ -77,7 +72,7 @@ def test_pretrained_checkpoint_initialises_the_dense_config(tmp_path, pretrain, 
         str(tmp_path / 'dense'),
         '--cfg-options',
         f'model.backbone.init_cfg.checkpoint={checkpoint}',
-        *SMALL_ADE20K,
+        *ONE_ADE20K_STEP,
         *FAST_DATA,
     )
     loaded = int(re.search(rf'loaded (\d+) tensors from {re.escape(str(checkpoint))}', log).group(1))

@@ -97,6 +97,42 @@ def test_geometric_augmentations_move_the_map_with_the_image(transform) -> None:
     assert agree.mean() > 0.95, agree.astype(int)
 
 
+RANDOM = dict(prob=0.5, random_negative_prob=0.5, magnitude_std='inf', interpolation='nearest')
+
+
+@pytest.mark.parametrize(
+    'transform',
+    [
+        TokenLabelRotate(magnitude_range=(0, 40), **RANDOM),
+        TokenLabelShear(magnitude_range=(0, 0.4), **RANDOM),
+        TokenLabelTranslate(magnitude_range=(0, 0.3), direction='vertical', **RANDOM),
+    ],
+    ids=lambda t: type(t).__name__,
+)
+def test_random_augmentations_draw_once_for_image_and_map(transform) -> None:
+    label = token_label_array(quadrant_map((1, 2, 3, 4))[0])
+    moved = 0
+    for seed in range(8):
+        np.random.seed(seed)
+        results = transform({'img': render(label), 'token_label': label.copy()})
+        after_with_map = np.random.rand()
+        np.random.seed(seed)
+        alone = transform({'img': render(label)})
+        assert np.random.rand() == after_with_map  # the map draws no numbers of its own
+        assert np.array_equal(alone['img'], results['img'])
+        warped = results['token_label']
+        moved += not np.array_equal(warped, label)
+        inside = warped[..., 0] > 0
+        agree = (read_back(results['img']) == warped[..., 5].astype(np.int64)) | ~inside
+        assert agree.mean() > 0.95, (seed, agree.astype(int))
+    assert 0 < moved < 8  # some draws warp, some are disabled
+
+
+def test_rotation_about_another_centre_is_refused() -> None:
+    with pytest.raises(ValueError, match='center=None'):
+        TokenLabelRotate(angle=10.0, center=(3.0, 4.0))
+
+
 def test_random_resized_crop_records_its_box() -> None:
     h, w = 120, 200
     rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing='ij')

@@ -21,6 +21,15 @@ FAST_DATA = [
     f'{loader}.persistent_workers=False'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
 ]
+#: ADE20K configs at 64 x 64 crops of 128 x 64 images (the pipelines of mmseg's ADE20K base)
+SMALL_ADE20K = [
+    'crop_size=(64,64)',
+    'model.data_preprocessor.size=(64,64)',
+    'train_dataloader.dataset.pipeline.2.scale=(128,64)',
+    'train_dataloader.dataset.pipeline.3.crop_size=(64,64)',
+    'val_dataloader.dataset.pipeline.1.scale=(128,64)',
+    'test_dataloader.dataset.pipeline.1.scale=(128,64)',
+]
 
 
 def run_tool(tool: str, *args: str) -> str:
@@ -90,12 +99,7 @@ def test_upernet_train_resume_test(tmp_path) -> None:
     config = 'configs/upernet/litv2_s_160k_ade20k.py'
     options = [
         'model.backbone.init_cfg=None',
-        'crop_size=(64,64)',
-        'model.data_preprocessor.size=(64,64)',
-        'train_dataloader.dataset.pipeline.2.scale=(128,64)',
-        'train_dataloader.dataset.pipeline.3.crop_size=(64,64)',
-        'val_dataloader.dataset.pipeline.1.scale=(128,64)',
-        'test_dataloader.dataset.pipeline.1.scale=(128,64)',
+        *SMALL_ADE20K,
         'train_cfg.val_interval=2',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1',

@@ -127,87 +127,63 @@ class TokenLabelFlip(RandomFlip):
         _warp(results, lambda label: mmcv.imflip(label, direction=results['flip_direction']))
 
 
-@TRANSFORMS.register_module()
-class TokenLabelRotate(Rotate):
-    """mmpretrain's ``Rotate`` that rotates the token-label map by the same angle about its centre."""
+class _WarpsTokenLabel:
+    """Mixin for mmpretrain's geometric transforms: the token-label map gets the image's warp.
+
+    The parent transform runs on the image; then it runs again on the map alone, from the same
+    NumPy random state (so with the same decision and magnitude), with nearest-neighbour sampling,
+    zeros outside and rotations about the map's centre. The random state after the call is the
+    parent's, so a pipeline draws the same numbers with or without a map.
+    """
 
     def transform(self, results: dict) -> dict:
-        """Rotate the image and its map."""
-        if self.random_disable():
+        """Warp the image, then the map (if any) in the same way."""
+        state = np.random.get_state()
+        results = super().transform(results)
+        if 'token_label' not in results:
             return results
-        angle = self.random_negative(self.angle if self.angle is not None else self.random_magnitude())
-        img = results['img']
-        results['img'] = mmcv.imrotate(
-            img,
-            angle,
-            center=self.center,
-            scale=self.scale,
-            border_value=self.pad_val,
-            interpolation=self.interpolation,
-        ).astype(img.dtype)
-        _warp(
-            results,
-            lambda label: mmcv.imrotate(
-                label, angle, scale=self.scale, border_value=0, interpolation='nearest'
-            ),
-        )
+        after = np.random.get_state()
+        label_args = {
+            name: value
+            for name, value in dict(pad_val=0, interpolation='nearest', center=None).items()
+            if hasattr(self, name)
+        }
+        saved = {name: getattr(self, name) for name in label_args}
+        np.random.set_state(state)
+        try:
+            for name, value in label_args.items():
+                setattr(self, name, value)
+            label = super().transform({'img': results['token_label']})['img']
+            results['token_label'] = label.astype(np.float32)
+        finally:
+            for name, value in saved.items():
+                setattr(self, name, value)
+            np.random.set_state(after)
         return results
 
 
 @TRANSFORMS.register_module()
-class TokenLabelShear(Shear):
+class TokenLabelRotate(_WarpsTokenLabel, Rotate):
+    """mmpretrain's ``Rotate`` that rotates the token-label map by the same angle about its centre.
+
+    Raises:
+        ValueError: With a ``center``: the map's pixels are not the image's.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.center is not None:
+            raise ValueError('TokenLabelRotate rotates about the centre: leave center=None')
+
+
+@TRANSFORMS.register_module()
+class TokenLabelShear(_WarpsTokenLabel, Shear):
     """mmpretrain's ``Shear`` that shears the token-label map by the same factor."""
 
-    def transform(self, results: dict) -> dict:
-        """Shear the image and its map."""
-        if self.random_disable():
-            return results
-        magnitude = self.random_negative(
-            self.magnitude if self.magnitude is not None else self.random_magnitude()
-        )
-        img = results['img']
-        results['img'] = mmcv.imshear(
-            img,
-            magnitude,
-            direction=self.direction,
-            border_value=self.pad_val,
-            interpolation=self.interpolation,
-        ).astype(img.dtype)
-        _warp(
-            results,
-            lambda label: mmcv.imshear(
-                label, magnitude, direction=self.direction, border_value=0, interpolation='nearest'
-            ),
-        )
-        return results
-
 
 @TRANSFORMS.register_module()
-class TokenLabelTranslate(Translate):
+class TokenLabelTranslate(_WarpsTokenLabel, Translate):
     """mmpretrain's ``Translate`` that moves the token-label map by the same share of its size."""
-
-    def transform(self, results: dict) -> dict:
-        """Translate the image and its map."""
-        if self.random_disable():
-            return results
-        magnitude = self.random_negative(
-            self.magnitude if self.magnitude is not None else self.random_magnitude()
-        )
-        axis = 1 if self.direction == 'horizontal' else 0
-
-        def move(img: np.ndarray, border: int | tuple, interpolation: str) -> np.ndarray:
-            return mmcv.imtranslate(
-                img,
-                magnitude * img.shape[axis],
-                direction=self.direction,
-                border_value=border,
-                interpolation=interpolation,
-            )
-
-        img = results['img']
-        results['img'] = move(img, self.pad_val, self.interpolation).astype(img.dtype)
-        _warp(results, lambda label: move(label, 0, 'nearest'))
-        return results
 
 
 #: RandAugment's geometric operations and their label-aware versions.

@@ -8,32 +8,40 @@ _base_ = 'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py'
 
 bgr_mean = [103.53, 116.28, 123.675]
 bgr_std = [57.375, 57.12, 58.395]
-train_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
+# the pieces other recipes reuse ({{_base_.rand_augment.bilinear}}, ...): timm's rand-m9-mstd0.5-inc1
+# by interpolation, random erasing, the evaluation transform's ends
+rand_augment = {
+    i: dict(
         type='RandAugment',
         policies='timm_increasing',
         num_policies=2,
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic'),
-    ),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std,
-    ),
+        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation=i),
+    )
+    for i in ('bilinear', 'bicubic')
+}
+random_erasing = dict(
+    type='RandomErasing',
+    erase_prob=0.25,
+    mode='rand',
+    min_area_ratio=0.02,
+    max_area_ratio=1 / 3,
+    fill_color=bgr_mean,
+    fill_std=bgr_std,
+)
+load_image = dict(type='LoadImageFromFile', imdecode_backend='pillow')
+train_pipeline = [
+    load_image,
+    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    rand_augment['bicubic'],
+    random_erasing,
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    load_image,
     dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),

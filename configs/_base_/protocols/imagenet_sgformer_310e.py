@@ -14,42 +14,23 @@ _base_ = [
 ]
 custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
-bgr_mean = [103.53, 116.28, 123.675]
-bgr_std = [57.375, 57.12, 58.395]
 crop = {
     i: dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation=i)
     for i in ('bilinear', 'bicubic')
 }
-augment = {
-    i: dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=2,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation=i),
-    )
-    for i in ('bilinear', 'bicubic')
-}
 train_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    {{_base_.load_image}},
     dict(type='RandomChoice', transforms=[[crop['bilinear']], [crop['bicubic']]]),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomChoice', transforms=[[augment['bilinear']], [augment['bicubic']]]),
     dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std,
+        type='RandomChoice',
+        transforms=[[{{_base_.rand_augment.bilinear}}], [{{_base_.rand_augment.bicubic}}]],
     ),
+    {{_base_.random_erasing}},
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    {{_base_.load_image}},
     dict(type='ResizeEdge', scale=248, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),

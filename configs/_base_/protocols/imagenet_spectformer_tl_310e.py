@@ -30,8 +30,8 @@ model = dict(
     train_cfg=None,
 )
 
-bgr_mean = [103.53, 116.28, 123.675]
-bgr_std = [57.375, 57.12, 58.395]
+# timm's RandAugment (../datasets/imagenet_timm.py's rand_augment) whose rotations, shears and
+# translations move the map with the image
 augment = {
     i: dict(
         type='TokenLabelRandAugment',
@@ -40,7 +40,7 @@ augment = {
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation=i),
+        hparams=dict(pad_val={{_base_.rand_augment.bicubic.hparams.pad_val}}, interpolation=i),
     )
     for i in ('bilinear', 'bicubic')
 }
@@ -49,24 +49,19 @@ crop = {
     for i in ('bilinear', 'bicubic')
 }
 train_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    {{_base_.load_image}},
     dict(type='LoadTokenLabel'),
     dict(type='TokenLabelFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomChoice', transforms=[[augment['bilinear']], [augment['bicubic']]]),
-    dict(type='RandomChoice', transforms=[[crop['bilinear']], [crop['bicubic']]]),
     dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std,
+        type='RandomChoice',
+        transforms=[[augment['bilinear']], [augment['bicubic']]],
     ),
+    dict(type='RandomChoice', transforms=[[crop['bilinear']], [crop['bicubic']]]),
+    {{_base_.random_erasing}},
     dict(type='PackInputs', algorithm_keys=('token_label', 'token_label_crop')),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    {{_base_.load_image}},
     dict(type='ResizeEdge', scale=233, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
