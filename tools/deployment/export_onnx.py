@@ -2,9 +2,11 @@ r"""Export a config's model to ONNX and check it in ONNX Runtime against PyTorch
 
 What the graph holds for each part and task is in :mod:`vitdense.deploy.onnx`: the backbone
 (``--backbone``), backbone + neck (``--part neck``), or the whole model (default): class scores,
-segmentation logits and label map, or a detector's network up to its dense head, whose boxes
-(and Mask R-CNN's masks) mmdet's post-processing then computes from ONNX Runtime's outputs.
-Pre-processing (normalisation, padding) is not in the graph: feed normalised images.
+segmentation logits and label map, or a detector's boxes, scores and labels after NMS (and Mask
+R-CNN's 28 x 28 masks of their classes) for one image, whose second input is the image's height
+and width inside the padded input. Pre-processing (normalisation, padding) is not in the graph:
+feed normalised images. Detections are in the input's pixels; ``detector_predict`` rescales them
+and pastes the masks as mmdet does.
 
 After exporting it runs the file in ONNX Runtime on a random input (``--dynamic``: on two
 sizes) and prints the largest relative difference against PyTorch; it exits non-zero past
@@ -80,25 +82,25 @@ def _in_box_order(instances):
 
 def _check_detector(
     wrapper: DetectorModel, path: str, cfg, shape: tuple[int, int], tolerance: float
-) -> float:
-    """Boxes, scores, labels (and masks) from ONNX Runtime's outputs vs ``model.predict``."""
+) -> tuple[float, int]:
+    """Boxes, scores, labels (and masks) from ONNX Runtime vs ``model.predict``; (difference, count)."""
     inputs, samples = dummy_batch(cfg, shape)
     with torch.no_grad():
-        expected = wrapper.model.predict(inputs, [s.clone() for s in samples])
-    got = detector_predict(wrapper, run_onnx(path, inputs), [s.clone() for s in samples])
-    worst = 0.0
-    for a, b in zip(got, expected, strict=True):
-        a, b = _in_box_order(a.pred_instances), _in_box_order(b.pred_instances)
-        if len(a) != len(b) or not torch.equal(a.labels, b.labels):
-            raise ExportError(f'ONNX Runtime gives {len(a)} detections, PyTorch {len(b)} (or other labels)')
-        scale = max(float(b.bboxes.abs().max()), 1.0) if len(b) else 1.0
-        worst = max(worst, float((a.bboxes - b.bboxes).abs().max()) / scale if len(b) else 0.0)
-        worst = max(worst, float((a.scores - b.scores).abs().max()) if len(b) else 0.0)
-        if 'masks' in b:
-            worst = max(worst, float((a.masks != b.masks).float().mean()) if len(b) else 0.0)
+        (expected,) = wrapper.model.predict(inputs, [s.clone() for s in samples])
+    outputs = run_onnx(path, inputs, DetectorModel.image_size(samples[0]))
+    (got,) = detector_predict(wrapper, outputs, [s.clone() for s in samples])
+    a, b = _in_box_order(got.pred_instances), _in_box_order(expected.pred_instances)
+    if len(a) != len(b) or not torch.equal(a.labels, b.labels):
+        raise ExportError(f'ONNX Runtime gives {len(a)} detections, PyTorch {len(b)} (or other labels)')
+    if not len(b):
+        return 0.0, 0
+    worst = float((a.bboxes - b.bboxes).abs().max()) / max(float(b.bboxes.abs().max()), 1.0)
+    worst = max(worst, float((a.scores - b.scores).abs().max()))
+    if 'masks' in b:
+        worst = max(worst, float((a.masks != b.masks).float().mean()))
     if worst > tolerance:
         raise ExportError(f'detections differ from PyTorch by {worst:.3g} (relative), over {tolerance:g}')
-    return worst
+    return worst, len(b)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dynamic and shape[0] == shape[1]:  # a square example lets the exporter tie height to width
         shape = (shape[0], shape[1] + 32)
         print(f'exporting at {shape[0]}x{shape[1]}: a square example would make height and width one symbol')
-    inputs, _ = dummy_batch(cfg, shape)
+    inputs, samples = dummy_batch(cfg, shape)
+    if isinstance(module, DetectorModel):
+        inputs = (inputs, DetectorModel.image_size(samples[0]))
     out = args.out or f'{osp.splitext(osp.basename(args.config))[0]}_{part}.onnx'
     start = time.perf_counter()
     try:
@@ -147,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for size in sizes:
             if isinstance(module, DetectorModel):
-                difference = _check_detector(module, out, cfg, size, args.tolerance)
+                difference, count = _check_detector(module, out, cfg, size, args.tolerance)
                 print(
-                    f'{size[0]}x{size[1]}: detections match PyTorch '
+                    f'{size[0]}x{size[1]}: {count} detections match PyTorch '
                     f'(largest relative difference {difference:.2e})'
                 )
             else:

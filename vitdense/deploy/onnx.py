@@ -5,11 +5,11 @@ What goes into the graph (pre-processing, i.e. normalisation and padding, is nev
 * ``backbone``: the backbone's NCHW maps; ``neck``: backbone + neck;
 * ``model``, classifier: class scores (softmax of the logits mmpretrain predicts from);
 * ``model``, segmentor: the decode head's logits resized to the input, and their argmax;
-* ``model``, detector: backbone, neck and the dense head's raw outputs (RetinaNet's class and
-  box maps; Mask R-CNN's RPN maps and the neck's features). Box decoding, NMS and Mask R-CNN's
-  RoI stage (RoIAlign, box and mask heads, mask pasting) stay in mmdet's own code, which
-  :func:`detector_predict` runs on ONNX Runtime's outputs: their data-dependent shapes and
-  mmcv's operators have no exportable form in mmdet 3.3.
+* ``model``, detector (one image): boxes, scores and labels after NMS, and Mask R-CNN's 28 x 28
+  mask probabilities of each box's class, from the image and its size inside the padded input:
+  mmdet's post-processing and RoI stage in exportable operators (:mod:`.detection`). Rescaling to
+  the original image and pasting the masks into it are not in the graph: :func:`detector_predict`
+  runs mmdet's code for them on ONNX Runtime's outputs.
 
 Export is ``torch.export`` (height and width symbolic with ``dynamic``) then the ONNX
 exporter of torch (opset >= 19: deformable convolution exports as ``DeformConv``). Operators
@@ -130,32 +130,43 @@ class SegmentorModel(nn.Module):
 
 
 class DetectorModel(nn.Module):
-    """An mmdet detector's network up to its dense head's raw outputs (see the module docstring).
+    """An mmdet detector for one image: (input, image size) -> boxes, scores, labels [, masks].
 
-    Outputs, flattened: single-stage: the head's per-level maps in ``bbox_head.forward`` order;
-    two-stage: the neck's maps, then the RPN head's per-level maps.
+    The post-processing is :mod:`vitdense.deploy.detection`'s exportable form of mmdet's. Inputs: the
+    (1, 3, H, W) normalised, padded image and ``image_size``, the (2,) int64 height and width of the
+    image inside it (mmdet's ``img_shape``), to which boxes are clipped. Outputs: (N, 4) boxes in the
+    input's pixels, (N,) scores, (N,) labels by falling score, and for Mask R-CNN (N, 28, 28) mask
+    probabilities of each box's class; :func:`detector_predict` rescales and pastes them as mmdet does.
     """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
+        from .detection import unsupported
+
+        if problems := unsupported(model):
+            raise ExportError(
+                f'{type(model).__name__} does not export whole: {"; ".join(problems)}. '
+                'Export --part neck and run the heads in mmdet.'
+            )
         self.model = model
         self.two_stage = hasattr(model, 'rpn_head')
 
-    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """(B, 3, H, W) -> the flattened maps."""
-        feats = self.model.extract_feat(x)
-        head = self.model.rpn_head if self.two_stage else self.model.bbox_head
-        outs = [t for level_maps in head(feats) for t in level_maps]
-        return tuple(feats) + tuple(outs) if self.two_stage else tuple(outs)
+    def forward(self, x: Tensor, image_size: Tensor) -> tuple[Tensor, ...]:
+        """(1, 3, H, W) image and its (2,) size -> detections."""
+        from .detection import dense_head_detections, rcnn_detections, rpn_proposals
 
-    def split(self, outputs: Sequence[Tensor]) -> tuple[tuple[Tensor, ...], list[list[Tensor]]]:
-        """Regroup flattened outputs into (neck maps, head outputs per kind and level)."""
-        levels = (
-            self.model.neck.num_outs if self.two_stage else len(self.model.bbox_head.prior_generator.strides)
-        )
-        feats = tuple(outputs[:levels]) if self.two_stage else ()
-        rest = list(outputs[levels:] if self.two_stage else outputs)
-        return feats, [rest[i : i + levels] for i in range(0, len(rest), levels)]
+        if x.shape[0] != 1:
+            raise ExportError(f'detectors export for one image at a time, got a batch of {x.shape[0]}')
+        feats = self.model.extract_feat(x)
+        if self.two_stage:
+            proposals = rpn_proposals(self.model.rpn_head, *self.model.rpn_head(feats), image_size)
+            return rcnn_detections(self.model.roi_head, feats, *proposals, image_size)
+        return dense_head_detections(self.model.bbox_head, *self.model.bbox_head(feats), image_size)
+
+    @staticmethod
+    def image_size(data_sample: Any) -> Tensor:
+        """The ``image_size`` input of a data sample: its ``img_shape``."""
+        return torch.tensor(data_sample.metainfo['img_shape'][:2], dtype=torch.int64)
 
 
 def exportable(model: nn.Module, part: str) -> nn.Module:
@@ -202,7 +213,7 @@ def _explain(exc: Exception, step: str) -> ExportError:
 
 def export_onnx(
     module: nn.Module,
-    example: Tensor,
+    example: Tensor | tuple[Tensor, ...],
     path: str,
     dynamic: bool = False,
     opset: int = DEFAULT_OPSET,
@@ -212,7 +223,7 @@ def export_onnx(
 
     Args:
         module: The module; its outputs are tensors or tuples of tensors.
-        example: A (B, 3, H, W) input.
+        example: A (B, 3, H, W) input, or a tuple of inputs that starts with it.
         path: Output file.
         dynamic: Height and width symbolic: one graph for every input size.
         opset: ONNX opset, at least 19.
@@ -229,21 +240,24 @@ def export_onnx(
             f'needs opset >= {MIN_OPSET}; got --opset {opset}'
         )
     module = module.eval()
-    dims = ({2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC},) if dynamic else None
+    args = example if isinstance(example, tuple) else (example,)
+    dims = None
+    if dynamic:
+        dims = ({2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC},) + (None,) * (len(args) - 1)
     with torch.no_grad():
         try:
-            program = torch.export.export(module, (example,), dynamic_shapes=dims, strict=False)
+            program = torch.export.export(module, args, dynamic_shapes=dims, strict=False)
         except Exception as exc:
             raise _explain(exc, 'torch.export') from exc
         try:
             with redirect_stdout(io.StringIO()):
                 onnx_program = torch.onnx.export(
-                    program, (example,), dynamo=True, opset_version=opset, optimize=optimize
+                    program, args, dynamo=True, opset_version=opset, optimize=optimize
                 )
         except Exception as exc:
             raise _explain(exc, 'ONNX conversion') from exc
     onnx_program.save(path)
-    min_hw = tuple(example.shape[2:])
+    min_hw = tuple(args[0].shape[2:])
     if dynamic:
         shape = (
             next(n for n in program.graph.nodes if n.op == 'placeholder' and n.name == 'x').meta['val'].shape
@@ -256,12 +270,15 @@ def export_onnx(
 
 
 # --------------------------------------------------------------------------- check
-def run_onnx(path: str, x: Tensor, providers: Sequence[str] = ('CPUExecutionProvider',)) -> list[np.ndarray]:
-    """Run the file on ``x`` in ONNX Runtime; returns its outputs."""
+def run_onnx(
+    path: str, *inputs: Tensor, providers: Sequence[str] = ('CPUExecutionProvider',)
+) -> list[np.ndarray]:
+    """Run the file on ``inputs`` (in the graph's order) in ONNX Runtime; returns its outputs."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(path, providers=list(providers))
-    return session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, {n: t.numpy() for n, t in zip(names, inputs, strict=True)})
 
 
 def flat_outputs(out: Any) -> list[Tensor]:
@@ -327,24 +344,30 @@ def check_onnx(path: str, module: nn.Module, x: Tensor, tolerance: float = 1e-4)
     return result
 
 
-def detector_predict(detector: DetectorModel, outputs: Sequence[Tensor], data_samples: list) -> list:
-    """Run mmdet's post-processing (and Mask R-CNN's RoI stage) on the exported network's outputs.
+def detector_predict(detector: DetectorModel, outputs: Sequence[Any], data_samples: list) -> list:
+    """Turn the exported detector's outputs into mmdet's predictions: rescaled boxes, pasted masks.
 
     Args:
         detector: The wrapper that was exported.
-        outputs: Its outputs (from ONNX Runtime, as tensors).
-        data_samples: mmdet data samples of the batch (their ``metainfo``).
+        outputs: Its outputs for one image (from ONNX Runtime: arrays or tensors).
+        data_samples: The image's mmdet data sample (its ``metainfo``).
 
     Returns:
         The data samples with ``pred_instances``, as ``model.predict`` returns them.
     """
-    model = detector.model
-    feats, head_outs = detector.split([torch.as_tensor(o) for o in outputs])
-    metas = [s.metainfo for s in data_samples]
-    with torch.no_grad():
-        if detector.two_stage:
-            proposals = model.rpn_head.predict_by_feat(*head_outs, batch_img_metas=metas, rescale=False)
-            results = model.roi_head.predict(feats, proposals, data_samples, rescale=True)
-        else:
-            results = model.bbox_head.predict_by_feat(*head_outs, batch_img_metas=metas, rescale=True)
-    return model.add_pred_to_datasample(data_samples, results)
+    from mmdet.structures.bbox import scale_boxes
+    from mmengine.structures import InstanceData
+
+    model, (sample,) = detector.model, data_samples
+    boxes, scores, labels, *masks = (torch.as_tensor(o) for o in outputs)
+    results = InstanceData(bboxes=boxes.float(), scores=scores.float(), labels=labels.long())
+    if masks:  # mmdet's FCNMaskHead.predict_by_feat pastes (and rescales the boxes in place)
+        head = model.roi_head.mask_head
+        full = masks[0].new_zeros(len(labels), head.num_classes, *masks[0].shape[1:])
+        full[torch.arange(len(labels)), results.labels] = masks[0].float()
+        (results,) = head.predict_by_feat(
+            (full,), [results], [sample.metainfo], model.roi_head.test_cfg, rescale=True, activate_map=True
+        )
+    else:
+        results.bboxes = scale_boxes(results.bboxes, [1 / s for s in sample.metainfo['scale_factor']])
+    return model.add_pred_to_datasample(data_samples, [results])
