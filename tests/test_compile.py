@@ -31,3 +31,37 @@ def test_one_graph_and_no_recompiles(factory) -> None:
         for _ in range(3):  # new batches of the same size must reuse the graph
             compiled(torch.randn(2, 3, 96, 128))
     assert len(graphs) == 1
+
+
+def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch) -> None:
+    """``--compile`` (``compile_modules``) compiles backbone and neck; state-dict keys and outputs stay."""
+    from mmengine.config import Config
+
+    from vitdense.utils.launch import COMPILED_MODULES, compile_modules, prepare_config
+
+    calls = []
+    monkeypatch.setattr(torch.nn.Module, 'compile', lambda self, **kw: calls.append(type(self).__name__))
+    model = torch.nn.Module()
+    model.backbone, model.neck, model.head = torch.nn.Linear(2, 2), torch.nn.Identity(), torch.nn.Linear(2, 1)
+    keys = list(model.state_dict())
+    assert compile_modules(model, COMPILED_MODULES) == ['backbone', 'neck']
+    assert calls == ['Linear', 'Identity'] and list(model.state_dict()) == keys
+
+    args = type(
+        'Args',
+        (),
+        dict(
+            local_rank=0,
+            trust_checkpoint=None,
+            config='',
+            launcher='none',
+            data_root=None,
+            cfg_options=None,
+            work_dir='w',
+            compile=True,
+        ),
+    )()
+    monkeypatch.setattr('vitdense.utils.launch.load_config', lambda path: Config(dict(model=dict(type='x'))))
+    monkeypatch.setattr('vitdense.utils.launch.task_scope', lambda cfg: 'mmdet')
+    cfg, _ = prepare_config(args)
+    assert cfg.compile_modules == ['backbone', 'neck']

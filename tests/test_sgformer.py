@@ -8,7 +8,12 @@ from conftest import pvt_upstream_layout
 from test_lit import read_keys
 
 from vitdense.models.backbones import CheckpointMismatchError, SGFormer
-from vitdense.models.backbones.sgformer import HybridScaleAttention, SelfGuidedAttention, group_merge
+from vitdense.models.backbones.sgformer import (
+    HybridScaleAttention,
+    SelfGuidedAttention,
+    group_merge,
+    received_attention,
+)
 
 
 def test_group_merge_is_upstreams_linear_when_groups_fit() -> None:
@@ -43,6 +48,35 @@ def test_hybrid_attention_significance(size) -> None:
     assert out.shape == (2, size[0] * size[1], 32) and significance.shape == (2, *size)
     assert torch.isfinite(significance).all() and (significance > 0).all()
     assert not significance.requires_grad
+
+
+@pytest.mark.parametrize('size', [(14, 14), (13, 17)])
+def test_fused_hybrid_attention_equals_the_materialised_map(size) -> None:
+    """SDPA plus the no-grad significance give the reference path's outputs, gradients and significance."""
+    torch.manual_seed(0)
+    attn = HybridScaleAttention(32, 4, sr_ratio=4)
+    x = torch.randn(2, *size, 32, requires_grad=True)
+    results = []
+    for materialise in (True, False):
+        attn.materialise = materialise
+        out, significance = attn(x)
+        out.square().sum().backward()
+        grads = [x.grad.clone()] + [p.grad.clone() for p in attn.parameters()]
+        x.grad = None
+        attn.zero_grad()
+        results.append((out.detach(), significance, grads))
+    (ref, ref_sig, ref_grads), (out, sig, grads) = results
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    assert torch.equal(sig, ref_sig)  # the same sums: tokens sort the same way
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_received_attention_in_blocks_equals_one_block() -> None:
+    q, k = torch.randn(2, 3, 500, 16), torch.randn(2, 3, 40, 16)
+    whole = (q @ k.transpose(-2, -1) * 0.25).softmax(-1).mean(1).mean(1)
+    assert torch.equal(received_attention(q, k, 0.25), whole)
+    torch.testing.assert_close(received_attention(q, k, 0.25, budget=1000), whole)  # 125 blocks of 4 queries
 
 
 def test_reallocation_is_batched_per_image() -> None:

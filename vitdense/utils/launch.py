@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
@@ -143,6 +143,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.add_argument('--trust-checkpoint', action='append', metavar='FILE_OR_URL', help=TRUST_HELP)
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile the backbone and neck (config key compile_modules; see build_runner)',
+    )
 
 
 def prepare_config(args: argparse.Namespace) -> tuple[Config, str]:
@@ -155,11 +160,43 @@ def prepare_config(args: argparse.Namespace) -> tuple[Config, str]:
         redirect_data_root(cfg, args.data_root)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.compile:
+        cfg.compile_modules = list(COMPILED_MODULES)
     scope = task_scope(cfg)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
     return cfg, scope
 
 
+#: What ``--compile`` compiles: the network's dense part, whose inputs are whole images.
+COMPILED_MODULES = ('backbone', 'neck')
+
+
+def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
+    """``torch.compile`` the named children of ``model`` in place (their state-dict keys stay).
+
+    Shapes are static for the first input size and symbolic from the second on (torch's automatic
+    dynamic shapes), so a detector's padded sizes cost one recompile, not one per size.
+
+    Returns:
+        The names compiled (those the model has).
+    """
+    compiled = []
+    for name in names:
+        module = getattr(model, name, None)
+        if isinstance(module, torch.nn.Module):
+            module.compile()
+            compiled.append(name)
+    return compiled
+
+
 def build_runner(cfg: Config) -> Runner:
-    """The config's own runner type if it names one, else mmengine's ``Runner``."""
-    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    """The config's own runner type if it names one, else mmengine's ``Runner``.
+
+    With ``compile_modules`` in the config (``--compile``), those children of the model are compiled.
+    """
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    if cfg.get('compile_modules'):
+        model = getattr(runner.model, 'module', runner.model)  # inside DistributedDataParallel
+        names = compile_modules(model, cfg.compile_modules)
+        print_log(f'torch.compile: {", ".join(names) or "nothing"} of {type(model).__name__}', 'current')
+    return runner

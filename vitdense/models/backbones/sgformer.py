@@ -85,6 +85,35 @@ def lepe(module: nn.Module, x: Tensor) -> Tensor:
     return module.lepe_conv(module.lepe_linear(x).permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)
 
 
+def received_attention(q: Tensor, k: Tensor, scale: float, budget: int = 2**26) -> Tensor:
+    """Attention each key receives, averaged over heads and queries, without keeping the map.
+
+    The map ``softmax(q k^T * scale)`` is built under ``no_grad`` in blocks of queries of at most
+    ``budget`` elements (one block when compiling or exporting) and reduced at once, so nothing is
+    kept for backward and memory stays bounded at any resolution. In one block the result is the
+    reference path's to the bit.
+
+    Args:
+        q: (B, h, N, d) queries.
+        k: (B, h, M, d) keys.
+        scale: Logit scale.
+        budget: Largest block of the map, in elements.
+
+    Returns:
+        (B, M) mean attention received.
+    """
+    B, h, N, _ = q.shape
+    with torch.no_grad():
+        if torch.compiler.is_compiling() or B * h * N * k.shape[2] <= budget:
+            return ((q @ k.transpose(-2, -1)) * scale).softmax(-1).mean(1).mean(1)
+        step = max(1, budget // (B * h * k.shape[2]))
+        blocks = (
+            ((q[:, :, i : i + step] @ k.transpose(-2, -1)) * scale).softmax(-1).mean(1).sum(1)
+            for i in range(0, N, step)
+        )  # each B, M
+        return sum(blocks) / N
+
+
 class HybridScaleAttention(nn.Module):
     """Half the heads global over conv-reduced keys, half in 7x7 windows; emits significance.
 
@@ -109,6 +138,8 @@ class HybridScaleAttention(nn.Module):
         self.norm = nn.LayerNorm(dims)
         self.act = nn.GELU()
         self.proj = nn.Linear(dims, dims)
+        #: The reference path (upstream's): attention maps materialised and kept for backward.
+        self.materialise = False
 
     def _global(self, x: Tensor) -> tuple[Tensor, Tensor]:
         B, H, W, C = x.shape
@@ -118,9 +149,15 @@ class HybridScaleAttention(nn.Module):
         hs, ws = reduced.shape[-2:]
         reduced = self.act(self.norm(reduced.flatten(2).transpose(1, 2)))  # B, M, C
         k, v = self.kv1(reduced).view(B, hs * ws, 2, h, d).permute(2, 0, 3, 1, 4)
-        attn = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)  # B, h, N, M
-        out = (attn @ v).transpose(1, 2).reshape(B, H * W, h * d)
-        received = attn.detach().mean(1).mean(1).view(B, 1, hs, ws)  # B, 1, H/s, W/s
+        if self.materialise:
+            attn = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)  # B, h, N, M
+            out = attn @ v
+            received = attn.detach().mean(1).mean(1)  # B, M
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)  # B, h, N, d
+            received = received_attention(q, k, d**-0.5)
+        out = out.transpose(1, 2).reshape(B, H * W, h * d)
+        received = received.view(B, 1, hs, ws)  # B, 1, H/s, W/s
         return out, F.interpolate(received, size=(H, W), mode='nearest')[:, 0]
 
     def _local(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -131,17 +168,29 @@ class HybridScaleAttention(nn.Module):
         hg, wg = Hp // s, Wp // s
         q = window_partition(self.q2(x), s, h, d)[0]  # B*nW, h, s*s, d
         k, v = window_partition(self.kv2(x), s, h, d)
-        logits = (q @ k.transpose(-2, -1)) * d**-0.5  # B*nW, h, s*s, s*s
+        mask = None
         real = None
         if (Hp, Wp) != (H, W):
             real = torch.zeros(Hp, Wp, dtype=torch.bool, device=x.device)
             real[:H, :W] = True
             real = real.view(hg, s, wg, s).permute(0, 2, 1, 3).reshape(1, hg * wg, 1, s * s)  # 1, nW, 1, s*s
-            logits = logits.view(B, hg * wg, h, s * s, s * s).masked_fill(~real[..., None, :], float('-inf'))
-            logits = logits.view(B * hg * wg, h, s * s, s * s)
-        attn = logits.softmax(-1)
-        out = window_merge(attn @ v, s, Hp, Wp)  # B, Hp, Wp, h*d
-        per_query = attn.detach().mean(1).view(B, hg * wg, s * s, s * s)  # mean over heads
+            mask = real[..., None, :].expand(B, -1, -1, -1, -1).reshape(B * hg * wg, 1, 1, s * s)
+        if self.materialise:
+            logits = (q @ k.transpose(-2, -1)) * d**-0.5  # B*nW, h, s*s, s*s
+            if mask is not None:
+                logits = logits.masked_fill(~mask, float('-inf'))
+            attn = logits.softmax(-1)
+            out = attn @ v
+            per_query = attn.detach().mean(1)  # mean over heads
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            with torch.no_grad():  # the map lives only to be summed: nothing kept for backward
+                logits = (q @ k.transpose(-2, -1)) * d**-0.5
+                if mask is not None:
+                    logits = logits.masked_fill(~mask, float('-inf'))
+                per_query = logits.softmax(-1).mean(1)
+        out = window_merge(out, s, Hp, Wp)  # B, Hp, Wp, h*d
+        per_query = per_query.view(B, hg * wg, s * s, s * s)
         if real is None:
             received = per_query.mean(2)  # B, nW, s*s (keys)
         else:
