@@ -11,6 +11,7 @@ import subprocess
 import sys
 import types
 
+import pytest
 import torch
 import torch.nn.functional as F
 from conftest import REPO
@@ -78,6 +79,57 @@ def test_benchmark_reports_throughput_and_achieved_flops(tmp_path) -> None:
     assert abs(result['tflop_per_s'] - expected) <= 1e-4 + 0.01 * expected
 
 
+def test_benchmark_times_backbones_and_dense_parts_on_both_paths_and_renders_ratios(tmp_path) -> None:
+    out, doc = tmp_path / 'bench.jsonl', tmp_path / 'bench.md'
+    args = ['configs/sem_fpn/sgformer_s_fpn_80k_ade20k.py', '--backbone', 'SGFormer:s', '--part', 'features']
+    args += [
+        '--train',
+        '--reference',
+        '--shape',
+        '64',
+        '64',
+        '--iters',
+        '1',
+        '--warmup',
+        '1',
+        '--json',
+        str(out),
+    ]
+    tool = osp.join(REPO, 'tools/analysis/benchmark.py')
+    subprocess.run([sys.executable, tool, *args], cwd=REPO, check=True, capture_output=True)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r['name'], r['part'], r['variant']) for r in records] == [
+        ('SGFormer-s', 'backbone', 'eager'),
+        ('SGFormer-s', 'backbone', 'reference'),
+        ('configs/sem_fpn/sgformer_s_fpn_80k_ade20k.py', 'features', 'eager'),
+        ('configs/sem_fpn/sgformer_s_fpn_80k_ade20k.py', 'features', 'reference'),
+    ]
+    assert len({r['run'] for r in records}) == 1 and all(r['mode'] == 'train' for r in records)
+    doc.write_text('# x\n<!-- benchmark:begin -->\nold\n<!-- benchmark:end -->\ntail\n')
+    benchmark = load_tool('benchmark')
+    benchmark.update(str(doc), [str(out)])
+    text = doc.read_text()
+    assert 'old' not in text and text.endswith('<!-- benchmark:end -->\ntail\n')
+    assert '**train, backbone, 64x64, batch 1, fp32**' in text and '**train, backbone + neck, 64x64' in text
+    ratio = records[1]['img_per_s'] / records[0]['img_per_s']
+    assert f'| SGFormer-s | reference | {records[1]["img_per_s"]:.1f} | {ratio:.2f}x |' in text
+    assert '| sgformer_s_fpn_80k_ade20k | eager |' in text and text.count('| 1.00x |') == 2
+
+
+def test_benchmark_reference_switch_reaches_every_attention_and_refuses_models_without_one() -> None:
+    from vitdense.models.backbones import SGFormer
+
+    benchmark = load_tool('benchmark')
+    model = SGFormer('s')
+    benchmark.set_reference(model, True)
+    switches = [m.materialise for m in model.modules() if hasattr(m, 'materialise')]
+    assert switches and all(switches)
+    benchmark.set_reference(model, False)
+    assert not any(m.materialise for m in model.modules() if hasattr(m, 'materialise'))
+    with pytest.raises(ValueError, match='no module with a reference path'):
+        benchmark.set_reference(LITv2('s'), True)
+
+
 def load_tool(name: str) -> types.ModuleType:
     """A script of tools/analysis as a module (the tools are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', 'analysis', f'{name}.py'))
@@ -86,12 +138,15 @@ def load_tool(name: str) -> types.ModuleType:
     return module
 
 
-def fake_run(work_dir, gpus: int, seconds: list[float], memory_mb: int = 3072) -> None:
+def fake_run(
+    work_dir, gpus: int, seconds: list[float], memory_mb: int = 3072, extra_config: str = ''
+) -> None:
     """A work dir as mmengine leaves it: dumped config, and a timestamped text log."""
     run = work_dir / '20260101_000000'
     run.mkdir(parents=True)
     config = (
         "model = dict(type='MaskRCNN')\ntrain_dataloader = dict(\n    batch_size=2,\n    num_workers=2)\n"
+        + extra_config
     )
     (work_dir / 'litv2_s_fpn_1x_coco.py').write_text(config)
     lines = [f'    Distributed training: True\n    GPU number: {gpus}\n', config]
@@ -214,3 +269,41 @@ def test_train_speed_reads_clipped_runs_and_imagenet_schedules(tmp_path) -> None
         os.chdir(cwd)
     # 300 epochs of ceil(1,281,167 / 1024) = 1,252 iterations at 0.4 s on 8 GPUs = 41.7 h
     assert '| litv2_s_in1k.py | 300 epochs, batch 1024 | 375,600 | 41.7 h | 83.5 h | 166.9 h |' in table
+
+
+def test_train_speed_skips_the_intervals_whose_window_reaches_the_warm_up(tmp_path) -> None:
+    train_speed = load_tool('train_speed')
+    hooks = "default_hooks = dict(\n    logger=dict(interval=25, type='LoggerHook'))\n"
+    window = "log_processor = dict(by_epoch=True, type='LogProcessor', window_size=50)\n"
+    # mmengine averages each logged time over the last 50 iterations: the second interval still
+    # holds half of the slow first one
+    fake_run(tmp_path / 'run', 1, [9.0, 4.6, 0.5, 0.5], extra_config=hooks + window)
+    record = train_speed.measure(str(tmp_path / 'run'), config='c.py')
+    assert (record['warm_up_intervals'], record['s_per_iter']) == (2, 0.5)
+    fake_run(tmp_path / 'short', 1, [9.0, 4.6, 0.5], extra_config=hooks + window)
+    with pytest.raises(ValueError, match='window_size=50'):
+        train_speed.measure(str(tmp_path / 'short'), config='c.py')
+
+
+def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
+    train_speed = load_tool('train_speed')
+    fake_run(tmp_path / 'swin', 1, [9.0, 0.50, 0.50, 0.50])
+    fake_run(
+        tmp_path / 'litv2',
+        1,
+        [9.0, 0.40, 0.40, 0.40],
+        extra_config="compile_modules = [\n    'backbone',\n]\n",
+    )
+    swin, litv2 = (
+        train_speed.measure(str(tmp_path / n), config=f'configs/mask_rcnn/{n}.py') for n in ('swin', 'litv2')
+    )
+    for record in (swin, litv2):
+        train_speed.compare(record, swin, '2026-01-01T00:00:00')
+        record.update(device='GPU', date='2026-01-01')
+    assert (swin['compiled'], litv2['compiled'], litv2['time_ratio']) == (False, True, 0.8)
+    table = train_speed.render([swin, litv2])
+    assert '(baseline: swin.py)' in table
+    assert (
+        '| litv2.py | yes | 0.4000 | 0.80x | 5.0 |' in table and '| swin.py | no | 0.5000 | 1.00x |' in table
+    )
+    assert 'parallel efficiency' not in table  # no scaling records: no scaling table

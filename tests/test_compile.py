@@ -65,3 +65,17 @@ def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch)
     monkeypatch.setattr('vitdense.utils.launch.task_scope', lambda cfg: 'mmdet')
     cfg, _ = prepare_config(args)
     assert cfg.compile_modules == ['backbone', 'neck']
+
+
+def test_inductor_refuses_a_tiling_with_a_bare_cant_split_after_the_mend() -> None:
+    """torch 2.11 raises ``CantSplit`` without its two required arguments while trying tilings.
+
+    Unmended, that ``raise`` is a TypeError ending a ``--compile`` run; mended, the refusal is the
+    ``CantSplit`` that inductor's ``is_compatible`` catches.
+    """
+    simd = pytest.importorskip('torch._inductor.codegen.simd')
+    from vitdense.utils.launch import mend_inductor
+
+    mend_inductor()
+    with pytest.raises(simd.CantSplit):
+        raise simd.CantSplit

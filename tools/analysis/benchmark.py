@@ -1,19 +1,27 @@
-"""Inference (or training) throughput and peak memory of a config's model or a backbone.
+"""Inference (or training) throughput and peak memory of configs' models or of backbones.
 
 A config is timed end to end in ``predict`` mode (post-processing included, data
 loading excluded) on random images of ``--shape``, padded like its data
-preprocessor pads. A backbone (``--backbone LITv2 --arch s``) is timed alone,
-forward only or, with ``--train``, forward + backward + optimizer step.
-Timings use CUDA events after warm-up; run several configs in one call to
-compare them in the same process. Each result also gives the achieved TFLOP/s (the
-FLOPs counted as ``get_flops.py`` counts them, x3 for a training step), and with
-``--compile`` every model is timed eagerly and again through ``torch.compile``.
+preprocessor pads; ``--part features`` times its backbone + neck alone (what
+``--compile`` compiles in ``tools/train.py``), forward only or, with ``--train``,
+forward + backward + AdamW step. A registered backbone (``--backbone LITv2:s``) is timed
+alone the same way. Timings use CUDA events after warm-up. The models of one call are
+one *run*: the first is its baseline, and ``--update`` renders each later one as a
+ratio against it, so compare models in one call. Each result also gives the achieved
+TFLOP/s (the FLOPs counted as ``get_flops.py`` counts them, x3 for a training step) and
+its share of the GPU's dense bf16/fp16 peak. Every model is timed eagerly, with
+``--reference`` again on its reference path (the modules with a ``materialise`` switch,
+e.g. SG-Former's attention) and with ``--compile`` through ``torch.compile``.
 
 Examples:
-    python tools/analysis/benchmark.py configs/mask_rcnn/litv2_s_fpn_1x_coco.py \
-        mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py --shape 800 1333
-    python tools/analysis/benchmark.py --backbone LITv2 --arch s --shape 224 224 --batch-size 256 --dtype bf16
-    python tools/analysis/benchmark.py --backbone LITv2 --shape 224 224 --batch-size 128 --train --compile
+    python tools/analysis/benchmark.py configs/mask_rcnn/swin_t_fpn_1x_coco.py \
+        configs/mask_rcnn/litv2_s_fpn_1x_coco.py --shape 800 1333
+    python tools/analysis/benchmark.py --backbone LITv2:s --shape 224 224 --batch-size 256 --dtype bf16
+    python tools/analysis/benchmark.py --backbone LITv2:s LITv2:m --shape 224 224 --batch-size 128 \
+        --dtype fp16 --train --compile --json bench.jsonl
+    python tools/analysis/benchmark.py configs/mask_rcnn/cbvit_s_fpn_1x_coco.py \
+        configs/mask_rcnn/cbvit_cb_s_fpn_1x_coco.py --part features --train --shape 800 1216 --batch-size 2
+    python tools/analysis/benchmark.py --update docs/benchmarks.md --records docs/measurements/*_bench*.jsonl
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os.path as osp
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -28,8 +37,10 @@ from functools import partial
 
 import torch
 from mmengine.registry import MODELS
+from torch import nn
 
 from vitdense.utils.analysis import build_model, count_macs, dummy_batch
+from vitdense.utils.launch import COMPILED_MODULES, compile_modules, mend_inductor
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -54,12 +65,25 @@ def timed(step: Callable[[], object], iters: int, warmup: int, device: str) -> f
     return (time.perf_counter() - begin) / iters
 
 
+#: Dense bf16 / fp16 tensor-core peak of a GPU in TFLOP/s (vendor data sheets, SXM parts).
+PEAK_TFLOPS = {'NVIDIA H200': 989.0, 'NVIDIA H100 80GB HBM3': 989.0, 'NVIDIA A100-SXM4-80GB': 312.0}
+BEGIN, END = '<!-- benchmark:begin -->', '<!-- benchmark:end -->'
+PARTS = {'backbone': 'backbone', 'features': 'backbone + neck', 'model': 'whole model'}
+
+
 def benchmark(
-    name: str, step: Callable[[], object], args: argparse.Namespace, device: str, macs: int, compiled: bool
+    name: str,
+    step: Callable[[], object],
+    args: argparse.Namespace,
+    device: str,
+    macs: int,
+    variant: str,
+    part: str,
 ) -> None:
     """Time ``step`` and report img/s, s/iter, achieved TFLOP/s and peak memory.
 
     ``macs`` are the multiply-adds of one forward of the batch; a training step counts 3x.
+    ``part`` is what is timed: ``'backbone'``, ``'features'`` (backbone + neck) or ``'model'``.
     """
     autocast = (
         torch.autocast(device_type=device, dtype=DTYPES[args.dtype]) if DTYPES[args.dtype] else nullcontext()
@@ -68,19 +92,27 @@ def benchmark(
         torch.cuda.empty_cache()
     with autocast:
         seconds = timed(step, args.iters, args.warmup, device)
+    gpu = torch.cuda.get_device_name() if device == 'cuda' else 'cpu'
+    tflops = 2 * macs * (3 if args.train else 1) / seconds / 1e12
     result = dict(
         name=name,
+        part=part,
         mode='train' if args.train else 'inference',
         dtype=args.dtype,
         shape=list(args.shape),
         batch_size=args.batch_size,
-        compile=compiled,
+        compile=variant == 'compiled',
+        variant=variant,
         s_per_iter=round(seconds, 5),
         img_per_s=round(args.batch_size / seconds, 2),
-        tflop_per_s=round(2 * macs * (3 if args.train else 1) / seconds / 1e12, 4),
+        tflop_per_s=round(tflops, 4),
+        peak_fraction=round(tflops / PEAK_TFLOPS[gpu], 4)
+        if gpu in PEAK_TFLOPS and args.dtype != 'fp32'
+        else None,
         peak_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == 'cuda' else None,
-        device=torch.cuda.get_device_name() if device == 'cuda' else 'cpu',
+        device=gpu,
         date=datetime.date.today().isoformat(),
+        run=args.run,
     )
     print(json.dumps(result), flush=True)
     if args.json:  # appended at once: a later model that fails does not lose this one
@@ -88,17 +120,13 @@ def benchmark(
             f.write(json.dumps(result) + '\n')
 
 
-def backbone_step(model: torch.nn.Module, x: torch.Tensor, train: bool, dtype: str) -> Callable[[], object]:
-    """Forward only, or forward + backward + AdamW step (with loss scaling for fp16)."""
-    if not train:
-        model.eval()
-        return lambda: torch.no_grad()(model)(x)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    scaler = torch.amp.GradScaler(x.device.type, enabled=dtype == 'fp16')
+def train_step(forward: Callable[[], object], params: list, dtype: str) -> Callable[[], None]:
+    """Forward + backward of the squared outputs + AdamW step (with loss scaling for fp16)."""
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    scaler = torch.amp.GradScaler('cuda' if torch.cuda.is_available() else 'cpu', enabled=dtype == 'fp16')
 
     def step() -> None:
-        loss = sum(o.float().pow(2).mean() for o in model(x))
+        loss = sum(o.float().pow(2).mean() for o in forward())
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -107,50 +135,159 @@ def backbone_step(model: torch.nn.Module, x: torch.Tensor, train: bool, dtype: s
     return step
 
 
+def set_reference(model: nn.Module, on: bool) -> None:
+    """Switch the modules with a ``materialise`` flag to (or off) their reference path."""
+    switches = [m for m in model.modules() if hasattr(m, 'materialise')]
+    if not switches:
+        raise ValueError(f'--reference: {type(model).__name__} has no module with a reference path')
+    for module in switches:
+        module.materialise = on
+
+
+def variants(args: argparse.Namespace) -> list[str]:
+    """The ways each model is timed, in order."""
+    return ['eager'] + ['reference'] * args.reference + ['compiled'] * args.compile
+
+
+def time_backbone(spec: str, args: argparse.Namespace, device: str) -> None:
+    """Time a registered backbone, ``TYPE`` or ``TYPE:ARCH``, in every variant."""
+    kind, _, arch = spec.partition(':')
+    model = MODELS.build(dict(type=kind, arch=arch or args.arch)).to(device)
+    x = torch.randn(args.batch_size, 3, *args.shape, device=device)
+    macs = count_macs(lambda: model.eval()(x))
+    for variant in variants(args):
+        net = torch.compile(model) if variant == 'compiled' else model
+        if args.reference:
+            set_reference(model, variant == 'reference')
+        net.train(args.train)
+        if args.train:
+            step = train_step(lambda net=net: net(x), list(model.parameters()), args.dtype)
+        else:
+            step = partial(torch.no_grad()(net), x)
+        benchmark(f'{kind}-{arch or args.arch}', step, args, device, macs, variant, 'backbone')
+
+
+def time_config(config: str, args: argparse.Namespace, device: str) -> None:
+    """Time a config's model end to end (``--part model``) or its backbone + neck, in every variant."""
+    cfg, model = build_model(config)
+    model = model.to(device).eval()
+    inputs, samples = dummy_batch(cfg, args.shape, args.batch_size, device)
+    if args.part == 'model':
+        macs = count_macs(partial(model, inputs, samples, mode='predict'))
+    else:
+        macs = count_macs(partial(model.extract_feat, inputs))
+    for variant in variants(args):
+        if args.reference:
+            set_reference(model, variant == 'reference')
+        if variant == 'compiled':  # a detector's heads run on data-dependent shapes: dense part only
+            compile_modules(model, COMPILED_MODULES)
+        model.train(args.train)
+        if args.part == 'model':
+            step = partial(torch.no_grad()(model), inputs, samples, mode='predict')
+        elif args.train:
+            params = [p for n, p in model.named_parameters() if n.split('.')[0] in COMPILED_MODULES]
+            step = train_step(partial(model.extract_feat, inputs), params, args.dtype)
+        else:
+            step = partial(torch.no_grad()(model.extract_feat), inputs)
+        benchmark(config, step, args, device, macs, variant, args.part)
+
+
+def render(records: list[dict]) -> str:
+    """One table per run and setting: each row's speed as a ratio against the run's first model."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        # a registered backbone is named TYPE-ARCH, a config by its path (records before ``part``: model)
+        part = 'backbone' if '/' not in r['name'] and '::' not in r['name'] else r.get('part', 'model')
+        key = (
+            r.get('run', r['date']),
+            PARTS[part],
+            r['mode'],
+            r['dtype'],
+            tuple(r['shape']),
+            r['batch_size'],
+        )
+        groups.setdefault(key, []).append(r)
+    blocks = []
+    for (_, what, mode, dtype, shape, batch), rows in groups.items():
+        base = rows[0]['img_per_s']
+        lines = [
+            f'**{mode}, {what}, {shape[0]}x{shape[1]}, batch {batch}, {dtype}** '
+            f'({rows[0]["device"]}, {rows[0]["date"]}; baseline: the first row)',
+            '',
+            '| model | variant | img/s | vs baseline | TFLOP/s | share of peak | peak memory (GiB) |',
+            '|---|---|---:|---:|---:|---:|---:|',
+        ]
+        for r in rows:
+            name = osp.basename(r['name']).removesuffix('.py')
+            share = f'{r["peak_fraction"]:.1%}' if r.get('peak_fraction') is not None else ''
+            variant = r.get('variant', 'compiled' if r['compile'] else 'eager')
+            lines.append(
+                f'| {name} | {variant} | {r["img_per_s"]:.1f} | {r["img_per_s"] / base:.2f}x '
+                f'| {r["tflop_per_s"]:.1f} | {share} | {r["peak_mem_gib"]} |'
+            )
+        blocks.append('\n'.join(lines))
+    return '\n\n'.join(blocks)
+
+
+def update(path: str, record_files: list[str]) -> None:
+    """Rewrite the generated section of a Markdown file from the records of JSON-lines files."""
+    records = [json.loads(line) for f in record_files for line in open(f) if line.strip()]
+    text = open(path).read()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f'{path} has no {BEGIN} ... {END} section to rewrite')
+    head, rest = text.split(BEGIN, 1)
+    sources = ', '.join(f'`{f}`' for f in record_files)
+    note = f'_Generated by `tools/analysis/benchmark.py` from {sources}._'
+    with open(path, 'w') as f:
+        f.write(f'{head}{BEGIN}\n{note}\n\n{render(records)}\n{END}{rest.split(END, 1)[1]}')
+    print(f'updated {path} from {len(records)} results')
+
+
 def main() -> None:
-    """Parse the arguments and benchmark each config or the backbone."""
+    """Parse the arguments and benchmark each backbone and config, or render records."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('config', nargs='*', help='config file(s) (or mmdet::/mmseg:: package configs)')
-    parser.add_argument('--backbone', help='time a registered backbone instead, e.g. LITv2')
-    parser.add_argument('--arch', default='s', help='backbone size with --backbone')
+    parser.add_argument('--backbone', nargs='*', default=[], help='registered backbones, TYPE or TYPE:ARCH')
+    parser.add_argument('--arch', default='s', help='size of a --backbone given without one')
+    parser.add_argument(
+        '--part',
+        choices=['model', 'features'],
+        default='model',
+        help="configs: the whole model's predict, or its backbone + neck (extract_feat)",
+    )
     parser.add_argument('--shape', type=int, nargs=2, default=(800, 1333), metavar=('H', 'W'))
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--dtype', choices=sorted(DTYPES), default='fp32', help='autocast dtype (fp32: none)')
-    parser.add_argument('--train', action='store_true', help='backbone only: forward + backward + AdamW step')
+    parser.add_argument('--train', action='store_true', help='forward + backward + AdamW step')
     parser.add_argument('--iters', type=int, default=50)
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--compile', action='store_true', help='also time each model through torch.compile')
+    parser.add_argument('--reference', action='store_true', help='also time each model on its reference path')
     parser.add_argument('--json', help='append the results to this JSON-lines file')
+    parser.add_argument('--update', help='Markdown file whose generated section is rewritten from --records')
+    parser.add_argument('--records', nargs='*', default=[], help='JSON-lines files of earlier results')
     args = parser.parse_args()
+    if args.update:
+        update(args.update, args.records)
+        return
+    if args.train and args.config and args.part == 'model':
+        parser.error('--train times backbones or --part features; time whole detectors with tools/train.py')
+    misplaced = [spec for spec in args.backbone if spec.endswith('.py')]
+    if misplaced:
+        parser.error(f'{misplaced} read as backbones: give configs before --backbone')
+    if not args.config and not args.backbone:
+        parser.error('give configs, --backbone TYPE[:ARCH] or --update')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    torch.backends.cudnn.benchmark = True
-
-    modes = [False, True] if args.compile else [False]
-    if args.backbone:
-        model = MODELS.build(dict(type=args.backbone, arch=args.arch)).to(device)
-        x = torch.randn(args.batch_size, 3, *args.shape, device=device)
-        macs = count_macs(lambda: model.eval()(x))
-        for compiled in modes:
-            # a detector's heads run on data-dependent shapes: only backbones and necks are compiled
-            net = torch.compile(model) if compiled else model
-            step = backbone_step(net, x, args.train, args.dtype)
-            benchmark(f'{args.backbone}-{args.arch}', step, args, device, macs, compiled)
-    elif args.train:
-        parser.error('--train times a backbone; time detector training with tools/train.py logs')
+    torch.backends.cudnn.benchmark = args.part == 'features' or not args.config  # RoI shapes vary
+    args.run = datetime.datetime.now().isoformat(timespec='seconds')
+    if args.compile:
+        mend_inductor()
+    for spec in args.backbone:
+        time_backbone(spec, args, device)
     for config in args.config:
-        cfg, model = build_model(config)
-        model = model.to(device).eval()
-        inputs, samples = dummy_batch(cfg, args.shape, args.batch_size, device)
-        step = partial(torch.no_grad()(model), inputs, samples, mode='predict')
-        macs = count_macs(step)
-        for compiled in modes:
-            if compiled:
-                model.backbone = torch.compile(model.backbone)
-                if getattr(model, 'neck', None) is not None:
-                    model.neck = torch.compile(model.neck)
-            benchmark(config, step, args, device, macs, compiled)
+        time_config(config, args, device)
 
 
 if __name__ == '__main__':

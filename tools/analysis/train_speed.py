@@ -2,18 +2,24 @@
 
 Reads mmengine's text log of each run (a work dir's newest run that trained, or a captured
 ``dist_train.sh`` output with ``--config``): GPU count, images per GPU, and per logged
-interval the time, memory and loss; skips the first interval (warm-up) and takes the
-median time of the rest.
+interval the time, memory and loss; skips the intervals whose smoothing window (the
+config's ``log_processor.window_size``) reaches back into the first one (warm-up) and takes
+the median time of the rest.
 ``--json`` appends one record per run; ``--update`` rewrites the generated tables of a
 Markdown file (between ``<!-- train_speed:begin -->`` and ``<!-- train_speed:end -->``)
 from every record in the given JSON-lines files: parallel efficiency against the 1-GPU run
 of the same config, and the wall time of each published schedule at the measured s/iter.
+With ``--compare`` the runs of one call are a comparison instead: the first is the
+baseline and the table gives every run's s/iter as a ratio against it (runs trained with
+``--compile`` are marked).
 
 Examples:
     python tools/analysis/train_speed.py work_dirs/det_1gpu work_dirs/det_4gpu --json scaling.jsonl
     python tools/analysis/train_speed.py train_4gpu.log --config configs/upernet/litv2_s_160k_ade20k.py
     python tools/analysis/train_speed.py --update docs/reproduce.md \
         --records docs/measurements/*scaling*.jsonl
+    python tools/analysis/train_speed.py work_dirs/swin_t work_dirs/litv2_s work_dirs/litv2_s_compiled \
+        --compare --json compare.jsonl
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import datetime
 import glob
 import json
+import math
 import os.path as osp
 import re
 import statistics
@@ -63,15 +70,26 @@ TRAIN_LINE = re.compile(
 
 
 def parse_log(text: str) -> dict:
-    """GPU count, images per GPU and the logged training intervals of an mmengine text log."""
+    """GPU count, images per GPU, smoothing and the logged training intervals of an mmengine text log."""
     match = re.search(r'GPU number: (\d+)', text)
     batch = re.search(r'^train_dataloader = dict\(.*?batch_size=(\d+)', text, re.S | re.M)
+    window = re.search(r'^log_processor = dict\([^)]*?window_size=(\d+)', text, re.M)
+    interval = re.search(r'\blogger=dict\([^)]*?interval=(\d+)', text)
     intervals = [tuple(map(float, m.groups())) for m in TRAIN_LINE.finditer(text)]
     return dict(
         gpus=int(match.group(1)) if match else 1,
         batch=int(batch.group(1)) if batch else None,
+        # mmengine logs each interval's time averaged over the last window_size iterations
+        window=int(window.group(1)) if window else None,
+        interval=int(interval.group(1)) if interval else None,
+        compiled=bool(re.search(r'^compile_modules = ', text, re.M)),
         intervals=intervals,  # (s/iter, memory MB, loss)
     )
+
+
+def warm_up_intervals(window: int | None, interval: int | None) -> int:
+    """Logged intervals whose averaging window reaches into the first one (the warm-up)."""
+    return max(1, math.ceil(window / interval)) if window and interval else 1
 
 
 def resolve_config(work_dir: str) -> str:
@@ -110,23 +128,42 @@ def measure(path: str, config: str | None = None) -> dict:
         parsed = parse_log(open(path).read())
     if config is None:
         raise ValueError(f'{path}: pass --config for a log file')
-    if not parsed or len(parsed['intervals']) < 3:
-        raise ValueError(f'{path}: fewer than 3 logged training intervals')
+    if not parsed:
+        raise ValueError(f'{path}: no logged training intervals')
+    skip = warm_up_intervals(parsed['window'], parsed['interval'])
+    if len(parsed['intervals']) < skip + 2:
+        raise ValueError(
+            f'{path}: {len(parsed["intervals"])} logged training intervals; at least {skip + 2} are '
+            f'needed, as the first {skip} average over the warm-up (log_processor.window_size='
+            f'{parsed["window"]}, logger interval {parsed["interval"]}: log as often as the window, or train '
+            'longer)'
+        )
     if parsed['batch'] is None:
         raise ValueError(f'{path}: no train_dataloader batch_size in the logged config')
     times, memory, loss = zip(*parsed['intervals'], strict=True)
-    s_per_iter = statistics.median(times[1:])  # the first interval includes the warm-up
+    s_per_iter = statistics.median(times[skip:])
     return dict(
         config=config,
         source=path,
         gpus=parsed['gpus'],
         batch_per_gpu=parsed['batch'],
+        compiled=parsed['compiled'],
         logged_intervals=len(times),
+        warm_up_intervals=skip,
         s_per_iter=round(s_per_iter, 4),
         img_per_s=round(parsed['gpus'] * parsed['batch'] / s_per_iter, 1),
         max_mem_gib=round(max(memory) / 1024, 2),
         loss_first=round(loss[0], 4),
         loss_last=round(loss[-1], 4),
+    )
+
+
+def compare(record: dict, baseline: dict, run: str) -> None:
+    """Mark ``record`` as part of comparison ``run``: its s/iter as a ratio against ``baseline``'s."""
+    record.update(
+        run=run,
+        baseline=baseline['config'],
+        time_ratio=round(record['s_per_iter'] / baseline['s_per_iter'], 4),
     )
 
 
@@ -136,6 +173,40 @@ def hours(seconds: float) -> str:
 
 
 def render(records: list[dict]) -> str:
+    """The comparison tables of ``--compare`` records, then the scaling and wall-time tables of the rest."""
+    compared = [r for r in records if 'baseline' in r]
+    scaling = [r for r in records if 'baseline' not in r]
+    return '\n\n'.join(
+        ([render_comparisons(compared)] if compared else []) + ([render_scaling(scaling)] if scaling else [])
+    )
+
+
+def render_comparisons(records: list[dict]) -> str:
+    """One table per ``--compare`` call: every run's s/iter as a ratio against the call's first run."""
+    runs: dict[str, list[dict]] = {}
+    for r in records:
+        runs.setdefault(r['run'], []).append(r)
+    blocks = []
+    for rows in runs.values():
+        first = rows[0]
+        lines = [
+            f'**{first["gpus"]} GPU(s) x {first["batch_per_gpu"]} images, {first["device"]}, '
+            f'{first["date"]}** (baseline: {osp.basename(first["baseline"])})',
+            '',
+            '| config | compiled | s/iter | vs baseline | img/s | max memory/GPU (GiB) | loss first → last |',
+            '|---|---|---:|---:|---:|---:|---|',
+        ]
+        lines += [
+            f'| {osp.basename(r["config"])} | {"yes" if r["compiled"] else "no"} | {r["s_per_iter"]:.4f} '
+            f'| {r["time_ratio"]:.2f}x | {r["img_per_s"]:.1f} | {r["max_mem_gib"]:.2f} '
+            f'| {r["loss_first"]:.2f} → {r["loss_last"]:.2f} |'
+            for r in rows
+        ]
+        blocks.append('\n'.join(lines))
+    return '\n\n'.join(blocks)
+
+
+def render_scaling(records: list[dict]) -> str:
     """The scaling and wall-time tables of ``records`` (one config may have runs on several GPU counts)."""
     lines = [
         '| config | GPUs | images/GPU | s/iter | img/s | parallel efficiency | max memory/GPU (GiB) '
@@ -181,6 +252,9 @@ def main() -> None:
     )
     parser.add_argument('runs', nargs='*', help='work dirs or text logs of finished training runs')
     parser.add_argument('--config', help='the config the runs trained (found from a work dir if not given)')
+    parser.add_argument(
+        '--compare', action='store_true', help='the runs are a comparison: the first is the baseline'
+    )
     parser.add_argument('--json', help='append one JSON line per run here')
     parser.add_argument('--device', default='', help='GPU name recorded with the runs, e.g. "NVIDIA H200"')
     parser.add_argument('--records', nargs='*', default=[], help='JSON-lines files to render')
@@ -188,7 +262,9 @@ def main() -> None:
     args = parser.parse_args()
 
     today = datetime.date.today().isoformat()
+    call = datetime.datetime.now().isoformat(timespec='seconds')  # names the comparison
     failed = []
+    baseline = None
     for run in args.runs:
         try:
             record = dict(measure(run, args.config), device=args.device, date=today)
@@ -196,6 +272,12 @@ def main() -> None:
             print(f'skipped {run}: {err}', file=sys.stderr)
             failed.append(run)
             continue
+        if args.compare:
+            if baseline is None:
+                if run != args.runs[0]:
+                    sys.exit(f'--compare: the baseline {args.runs[0]} could not be measured')
+                baseline = record
+            compare(record, baseline, call)
         print(json.dumps(record))
         if args.json:
             with open(args.json, 'a') as f:

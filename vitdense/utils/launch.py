@@ -171,6 +171,25 @@ def prepare_config(args: argparse.Namespace) -> tuple[Config, str]:
 COMPILED_MODULES = ('backbone', 'neck')
 
 
+def mend_inductor() -> None:
+    """Let torch's inductor refuse a tiling as it means to, where its ``CantSplit`` cannot be raised bare.
+
+    torch 2.11's tiling analysis raises ``CantSplit`` without arguments on one path (3-D tilings of
+    a fused matmul and pointwise kernel) although the exception requires two, so the refusal it
+    would catch becomes a TypeError that ends the run (seen compiling LITv2-S Mask R-CNN's
+    evaluation graph after its training graphs). Defaulting the two arguments restores the
+    intended refusal; turning the analysis off instead also avoids the crash but gives slower
+    kernels. A torch whose ``CantSplit`` takes no required arguments is left alone.
+    """
+    try:
+        from torch._inductor.codegen.simd import CantSplit
+    except ImportError:
+        return
+    init = CantSplit.__init__
+    if init.__code__.co_varnames[1:3] == ('expr', 'remaining') and not init.__defaults__:
+        init.__defaults__ = (None, None)
+
+
 def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
     """``torch.compile`` the named children of ``model`` in place (their state-dict keys stay).
 
@@ -180,6 +199,7 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
     Returns:
         The names compiled (those the model has).
     """
+    mend_inductor()
     compiled = []
     for name in names:
         module = getattr(model, name, None)
