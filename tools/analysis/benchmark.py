@@ -40,7 +40,7 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from vitdense.utils.analysis import build_model, count_macs, dummy_batch
-from vitdense.utils.launch import COMPILED_MODULES, compile_modules, mend_inductor
+from vitdense.utils.launch import COMPILED_MODULES, compile_modules, mend_inductor, task_scope
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -152,6 +152,7 @@ def variants(args: argparse.Namespace) -> list[str]:
 def time_backbone(spec: str, args: argparse.Namespace, device: str) -> None:
     """Time a registered backbone, ``TYPE`` or ``TYPE:ARCH``, in every variant."""
     kind, _, arch = spec.partition(':')
+    torch.backends.cudnn.benchmark = True
     model = MODELS.build(dict(type=kind, arch=arch or args.arch)).to(device)
     x = torch.randn(args.batch_size, 3, *args.shape, device=device)
     macs = count_macs(lambda: model.eval()(x))
@@ -170,6 +171,8 @@ def time_backbone(spec: str, args: argparse.Namespace, device: str) -> None:
 def time_config(config: str, args: argparse.Namespace, device: str) -> None:
     """Time a config's model end to end (``--part model``) or its backbone + neck, in every variant."""
     cfg, model = build_model(config)
+    # a detector's RoI heads meet new shapes every step: cuDNN's autotuning would time each
+    torch.backends.cudnn.benchmark = args.part == 'features' or task_scope(cfg) != 'mmdet'
     model = model.to(device).eval()
     inputs, samples = dummy_batch(cfg, args.shape, args.batch_size, device)
     if args.part == 'model':
@@ -195,11 +198,11 @@ def time_config(config: str, args: argparse.Namespace, device: str) -> None:
 def render(records: list[dict]) -> str:
     """One table per run and setting: each row's speed as a ratio against the run's first model."""
     groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        # a registered backbone is named TYPE-ARCH, a config by its path (records before ``part``: model)
-        part = 'backbone' if '/' not in r['name'] and '::' not in r['name'] else r.get('part', 'model')
+    for i, r in enumerate(records):
+        # records written before ``part``: a registered backbone is named TYPE-ARCH, a config by its path
+        part = r.get('part') or ('backbone' if '/' not in r['name'] and '::' not in r['name'] else 'model')
         key = (
-            r.get('run', r['date']),
+            r.get('run', i),  # a record written before ``run`` is compared with nothing
             PARTS[part],
             r['mode'],
             r['dtype'],
@@ -220,10 +223,11 @@ def render(records: list[dict]) -> str:
         for r in rows:
             name = osp.basename(r['name']).removesuffix('.py')
             share = f'{r["peak_fraction"]:.1%}' if r.get('peak_fraction') is not None else ''
-            variant = r.get('variant', 'compiled' if r['compile'] else 'eager')
+            variant = r.get('variant', 'compiled' if r.get('compile') else 'eager')
+            tflops = f'{r["tflop_per_s"]:.1f}' if 'tflop_per_s' in r else ''
             lines.append(
                 f'| {name} | {variant} | {r["img_per_s"]:.1f} | {r["img_per_s"] / base:.2f}x '
-                f'| {r["tflop_per_s"]:.1f} | {share} | {r["peak_mem_gib"]} |'
+                f'| {tflops} | {share} | {r.get("peak_mem_gib") or ""} |'
             )
         blocks.append('\n'.join(lines))
     return '\n\n'.join(blocks)
@@ -268,7 +272,7 @@ def main() -> None:
     parser.add_argument('--json', help='append the results to this JSON-lines file')
     parser.add_argument('--update', help='Markdown file whose generated section is rewritten from --records')
     parser.add_argument('--records', nargs='*', default=[], help='JSON-lines files of earlier results')
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if args.update:
         update(args.update, args.records)
         return
@@ -280,7 +284,6 @@ def main() -> None:
     if not args.config and not args.backbone:
         parser.error('give configs, --backbone TYPE[:ARCH] or --update')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    torch.backends.cudnn.benchmark = args.part == 'features' or not args.config  # RoI shapes vary
     args.run = datetime.datetime.now().isoformat(timespec='seconds')
     if args.compile:
         mend_inductor()

@@ -63,6 +63,8 @@ def schedules(config: str) -> dict[str, int]:
     return {f'{epochs} epochs, batch {batch}': epochs * -(-IMAGENET_TRAIN_IMAGES // batch)}
 
 
+#: mmengine's defaults: ``LogProcessor(window_size=10)``, ``LoggerHook(interval=10)``.
+DEFAULT_WINDOW, DEFAULT_INTERVAL = '10', 10
 # ``grad_norm`` sits between memory and loss when gradients are clipped
 TRAIN_LINE = re.compile(
     r'(?:Epoch|Iter)\(train\).*?\btime: ([\d.]+).*?\bmemory: (\d+)(?:\s+\w+: [\d.e+-]+)*?\s+loss: ([\d.]+)'
@@ -73,23 +75,35 @@ def parse_log(text: str) -> dict:
     """GPU count, images per GPU, smoothing and the logged training intervals of an mmengine text log."""
     match = re.search(r'GPU number: (\d+)', text)
     batch = re.search(r'^train_dataloader = dict\(.*?batch_size=(\d+)', text, re.S | re.M)
-    window = re.search(r'^log_processor = dict\([^)]*?window_size=(\d+)', text, re.M)
-    interval = re.search(r'\blogger=dict\([^)]*?interval=(\d+)', text)
+    # the dumped config sorts keys: window_size closes log_processor's dict, interval opens the logger's
+    processor = re.search(r'^log_processor = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
+    window = re.search(r'\bwindow_size=([^,)\s]+)\)\s*$', processor.group(0)) if processor else None
+    interval = re.search(r'\blogger=dict\(\s*interval=(\d+)', text)
     intervals = [tuple(map(float, m.groups())) for m in TRAIN_LINE.finditer(text)]
     return dict(
         gpus=int(match.group(1)) if match else 1,
         batch=int(batch.group(1)) if batch else None,
         # mmengine logs each interval's time averaged over the last window_size iterations
-        window=int(window.group(1)) if window else None,
-        interval=int(interval.group(1)) if interval else None,
+        window=window.group(1) if window else DEFAULT_WINDOW,
+        interval=int(interval.group(1)) if interval else DEFAULT_INTERVAL,
         compiled=bool(re.search(r'^compile_modules = ', text, re.M)),
         intervals=intervals,  # (s/iter, memory MB, loss)
     )
 
 
-def warm_up_intervals(window: int | None, interval: int | None) -> int:
-    """Logged intervals whose averaging window reaches into the first one (the warm-up)."""
-    return max(1, math.ceil(window / interval)) if window and interval else 1
+def warm_up_intervals(window: str, interval: int) -> int:
+    """Logged intervals whose averaging window reaches into the first one (the warm-up).
+
+    Raises:
+        ValueError: The window is not a number of iterations (``'epoch'``, ``'global'``): every
+            logged time of the run may then average in the warm-up.
+    """
+    if not window.isdigit():
+        raise ValueError(
+            f'log_processor.window_size={window}: the logged times average in the warm-up; '
+            'train with an integer window (e.g. log_processor.window_size=10)'
+        )
+    return max(1, math.ceil(int(window) / interval))
 
 
 def resolve_config(work_dir: str) -> str:
@@ -159,7 +173,17 @@ def measure(path: str, config: str | None = None) -> dict:
 
 
 def compare(record: dict, baseline: dict, run: str) -> None:
-    """Mark ``record`` as part of comparison ``run``: its s/iter as a ratio against ``baseline``'s."""
+    """Mark ``record`` as part of comparison ``run``: its s/iter as a ratio against ``baseline``'s.
+
+    Raises:
+        ValueError: The two runs differ in GPU count or images per GPU (their s/iter do not compare).
+    """
+    setting = ('gpus', 'batch_per_gpu')
+    if any(record[k] != baseline[k] for k in setting):
+        raise ValueError(
+            f'{record["source"]}: {[record[k] for k in setting]} GPUs, images per GPU; the baseline '
+            f'{baseline["source"]} ran {[baseline[k] for k in setting]}'
+        )
     record.update(
         run=run,
         baseline=baseline['config'],
@@ -277,7 +301,12 @@ def main() -> None:
                 if run != args.runs[0]:
                     sys.exit(f'--compare: the baseline {args.runs[0]} could not be measured')
                 baseline = record
-            compare(record, baseline, call)
+            try:
+                compare(record, baseline, call)
+            except ValueError as err:
+                print(f'skipped {run}: {err}', file=sys.stderr)
+                failed.append(run)
+                continue
         print(json.dumps(record))
         if args.json:
             with open(args.json, 'a') as f:

@@ -179,7 +179,8 @@ def mend_inductor() -> None:
     would catch becomes a TypeError that ends the run (seen compiling LITv2-S Mask R-CNN's
     evaluation graph after its training graphs). Defaulting the two arguments restores the
     intended refusal; turning the analysis off instead also avoids the crash but gives slower
-    kernels. A torch whose ``CantSplit`` takes no required arguments is left alone.
+    kernels. A torch whose ``CantSplit`` takes no required arguments is left alone. (One caller,
+    the tiling analysis of static shapes, asserts after catching it; not seen reached.)
     """
     try:
         from torch._inductor.codegen.simd import CantSplit
