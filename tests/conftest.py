@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import copy
 import os.path as osp
-from functools import partial
+from functools import cache, partial
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import MODELS
 from timm.models import register_model
 from timm.models.convmixer import _create_convmixer
 
 import vitdense  # noqa: F401
 from vitdense.models.backbones import TimmPyramid, UpstreamBackbone
+from vitdense.utils.launch import load_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@cache
+def _parsed_config(path: str) -> Config:
+    return load_config(path)
+
+
+def repo_config(path: str) -> Config:
+    """A config of the repository (path relative to it), parsed once per session; a fresh copy each call."""
+    return copy.deepcopy(_parsed_config(osp.join(REPO, path)))
 
 
 def registered_backbones() -> list[type[UpstreamBackbone]]:

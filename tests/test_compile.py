@@ -16,10 +16,6 @@ from conftest import BACKBONE_FACTORIES
 def test_one_graph_and_no_recompiles(factory) -> None:
     model = factory().eval()
     torch._dynamo.reset()
-    explanation = torch._dynamo.explain(model)(torch.randn(1, 3, 96, 128))
-    assert explanation.graph_break_count == 0, [str(r.reason) for r in explanation.break_reasons]
-
-    torch._dynamo.reset()
     graphs = []
 
     def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
@@ -28,7 +24,12 @@ def test_one_graph_and_no_recompiles(factory) -> None:
 
     compiled = torch.compile(model, backend=backend, dynamic=False)
     with torch.no_grad():
-        for _ in range(3):  # new batches of the same size must reuse the graph
+        compiled(torch.randn(2, 3, 96, 128))
+        if len(graphs) != 1:  # a graph break: name its reasons
+            torch._dynamo.reset()
+            explanation = torch._dynamo.explain(model)(torch.randn(2, 3, 96, 128))
+            pytest.fail(f'{len(graphs)} graphs: {[str(r.reason) for r in explanation.break_reasons]}')
+        for _ in range(2):  # new batches of the same size must reuse the graph
             compiled(torch.randn(2, 3, 96, 128))
     assert len(graphs) == 1
 

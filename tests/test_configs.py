@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import glob
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, repo_config
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
 from vitdense.datasets.token_label import token_label_array
-from vitdense.utils.launch import load_config
 
 ALL_CONFIGS = sorted(
     osp.relpath(p, REPO)
@@ -22,6 +22,14 @@ ALL_CONFIGS = sorted(
 )
 CONFIGS = [c for c in ALL_CONFIGS if '/imagenet/' not in c]
 IMAGENET = [c for c in ALL_CONFIGS if '/imagenet/' in c]
+#: A 3x config whose 1x sibling exists builds the same model (checked below, cheaply): building
+#: it again adds nothing, so it runs with the sweeps.
+LONGER_SCHEDULES = {
+    c: c.replace('_3x_', '_1x_') for c in CONFIGS if '_3x_' in c and c.replace('_3x_', '_1x_') in CONFIGS
+}
+#: Larger sizes run the code of their family's small size: by default their backbones are built on
+#: the meta device and only their channels are checked against neck and heads (the sweeps run them).
+LARGER_SIZES = [c for c in CONFIGS if re.search(r'_(m|b|l|h-b|h-l)_', osp.basename(c))]
 
 
 def build_model(cfg):
@@ -45,7 +53,7 @@ def test_imagenet_classifier_trains_a_step(path) -> None:
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
 
-    cfg = load_config(osp.join(REPO, path))
+    cfg = repo_config(path)
     assert 'vitdense' in cfg.custom_imports.imports and cfg.default_scope == 'mmpretrain'
     init_default_scope('mmpretrain')
     cfg.model.backbone.drop_path_rate = 0.0
@@ -67,9 +75,43 @@ def test_imagenet_classifier_trains_a_step(path) -> None:
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 1024
 
 
-@pytest.mark.parametrize('path', CONFIGS)
+def test_longer_schedules_build_the_models_of_their_1x_configs() -> None:
+    assert len(LONGER_SCHEDULES) >= 20
+    for path, sibling in LONGER_SCHEDULES.items():
+        models = [repo_config(p).model.to_dict() for p in (path, sibling)]
+        for model in models:
+            model['backbone'].pop('init_cfg', None)  # the 3x ones may start from other weights
+        assert models[0] == models[1], path
+
+
+@pytest.mark.parametrize('path', [c for c in LARGER_SIZES if c not in LONGER_SCHEDULES])
+def test_larger_size_channels_line_up(path) -> None:
+    from mmengine.registry import MODELS
+
+    cfg = repo_config(path)
+    cfg.model.backbone.pop('init_cfg', None)
+    with torch.device('meta'):  # shapes only: no weights initialised, nothing run
+        channels = list(MODELS.build(cfg.model.backbone).out_channels)
+    neck = cfg.model.get('neck')
+    if neck is not None:
+        first = neck[0] if isinstance(neck, list) else neck
+        expected = first.in_channels
+        assert (expected if isinstance(expected, list) else [expected] * len(channels)) == channels
+    else:
+        assert list(cfg.model.decode_head.in_channels) == channels
+    if cfg.model.get('auxiliary_head'):
+        assert cfg.model.auxiliary_head.in_channels == channels[cfg.model.auxiliary_head.in_index]
+
+
+@pytest.mark.parametrize(
+    'path',
+    [
+        pytest.param(c, marks=pytest.mark.sweep) if c in LONGER_SCHEDULES or c in LARGER_SIZES else c
+        for c in CONFIGS
+    ],
+)
 def test_config_builds_and_channels_line_up(path) -> None:
-    cfg = load_config(osp.join(REPO, path))
+    cfg = repo_config(path)
     assert 'vitdense' in cfg.custom_imports.imports
     assert cfg.default_scope in ('mmdet', 'mmseg')
     model = build_model(cfg)
@@ -122,5 +164,5 @@ def _tensors(outs):
 @pytest.mark.parametrize('path', [c for c in CONFIGS if '/demo/' not in c])
 def test_protocol_batch_and_lr_scaling(path) -> None:
     """8 GPUs x the loader's images: the base batch that --auto-scale-lr scales from."""
-    cfg = load_config(osp.join(REPO, path))
+    cfg = repo_config(path)
     assert cfg.auto_scale_lr.base_batch_size == 8 * cfg.train_dataloader.batch_size

@@ -13,10 +13,8 @@ import glob
 import os.path as osp
 
 import pytest
-from conftest import REPO
+from conftest import REPO, repo_config
 from mmengine.config import Config
-
-from vitdense.utils.launch import load_config
 
 PROTOCOLS = osp.join(REPO, 'configs', '_base_', 'protocols')
 MODEL_CONFIGS = sorted(
@@ -28,7 +26,7 @@ MODEL_CONFIGS = sorted(
 
 @functools.cache
 def protocol(name: str) -> Config:
-    return load_config(osp.join(PROTOCOLS, f'{name}.py'))
+    return repo_config(osp.relpath(osp.join(PROTOCOLS, f'{name}.py'), REPO))
 
 
 def plain(value):
@@ -269,7 +267,7 @@ def test_model_config_is_a_protocol_plus_a_backbone(path) -> None:
     assert rest and all(b.startswith('../_base_/backbones/') for b in rest), (
         'no config inherits a model config'
     )
-    cfg, base = load_config(osp.join(REPO, path)), protocol(osp.basename(first)[:-3])
+    cfg, base = repo_config(path), protocol(osp.basename(first)[:-3])
     name = osp.basename(path)
     family = next((k for k in FAMILY_DELTAS if name.startswith(k[0] + '_') and f'_{k[1]}_' in name), None)
     allowed = FAMILY_DELTAS.get(family, set())
