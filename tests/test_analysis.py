@@ -106,8 +106,8 @@ def test_benchmark_times_backbones_and_dense_parts_on_both_paths_and_renders_rat
     ]
     assert len({r['run'] for r in records}) == 1 and all(r['mode'] == 'train' for r in records)
     doc.write_text('# x\n<!-- benchmark:begin -->\nold\n<!-- benchmark:end -->\ntail\n')
-    benchmark = load_tool('benchmark')
-    benchmark.update(str(doc), [str(out)])
+    tool_args = ['--update', str(doc), '--records', str(out)]
+    subprocess.run([sys.executable, tool, *tool_args], cwd=REPO, check=True, capture_output=True)
     text = doc.read_text()
     assert 'old' not in text and text.endswith('<!-- benchmark:end -->\ntail\n')
     assert '**train, backbone, 64x64, batch 1, fp32**' in text and '**train, backbone + neck, 64x64' in text

@@ -39,7 +39,7 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from vitdense.utils.analysis import build_model, count_macs, dummy_batch
+from vitdense.utils.analysis import build_model, count_macs, dummy_batch, rewrite_generated
 from vitdense.utils.launch import COMPILED_MODULES, compile_modules, mend_inductor, task_scope
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -67,7 +67,6 @@ def timed(step: Callable[[], object], iters: int, warmup: int, device: str) -> f
 
 #: Dense bf16 / fp16 tensor-core peak of a GPU in TFLOP/s (vendor data sheets, SXM parts).
 PEAK_TFLOPS = {'NVIDIA H200': 989.0, 'NVIDIA H100 80GB HBM3': 989.0, 'NVIDIA A100-SXM4-80GB': 312.0}
-BEGIN, END = '<!-- benchmark:begin -->', '<!-- benchmark:end -->'
 PARTS = {'backbone': 'backbone', 'features': 'backbone + neck', 'model': 'whole model'}
 
 
@@ -149,23 +148,52 @@ def variants(args: argparse.Namespace) -> list[str]:
     return ['eager'] + ['reference'] * args.reference + ['compiled'] * args.compile
 
 
+def time_variants(
+    name: str,
+    part: str,
+    model: nn.Module,
+    forward: Callable[[], object],
+    trained: list[nn.Module],
+    compile_: Callable[[], object],
+    macs: int,
+    args: argparse.Namespace,
+    device: str,
+) -> None:
+    """Time ``forward`` of ``model`` eagerly, on its reference path and compiled, as the arguments ask.
+
+    Args:
+        name: The name recorded.
+        part: What ``forward`` runs: ``'backbone'``, ``'features'`` or ``'model'``.
+        model: The model, switched to its reference path and to train / eval mode.
+        forward: One forward of the batch (through the compiled modules once ``compile_`` ran).
+        trained: The modules whose parameters a training step updates.
+        compile_: Compiles the model's dense part in place (the last variant).
+        macs: Multiply-adds of one forward.
+        args: The parsed arguments.
+        device: ``'cuda'`` or ``'cpu'``.
+    """
+    for variant in variants(args):
+        if args.reference:
+            set_reference(model, variant == 'reference')
+        if variant == 'compiled':
+            compile_()
+        model.train(args.train)
+        if args.train:
+            step = train_step(forward, [p for m in trained for p in m.parameters()], args.dtype)
+        else:
+            step = torch.no_grad()(forward)
+        benchmark(name, step, args, device, macs, variant, part)
+
+
 def time_backbone(spec: str, args: argparse.Namespace, device: str) -> None:
     """Time a registered backbone, ``TYPE`` or ``TYPE:ARCH``, in every variant."""
     kind, _, arch = spec.partition(':')
     torch.backends.cudnn.benchmark = True
-    model = MODELS.build(dict(type=kind, arch=arch or args.arch)).to(device)
-    x = torch.randn(args.batch_size, 3, *args.shape, device=device)
-    macs = count_macs(lambda: model.eval()(x))
-    for variant in variants(args):
-        net = torch.compile(model) if variant == 'compiled' else model
-        if args.reference:
-            set_reference(model, variant == 'reference')
-        net.train(args.train)
-        if args.train:
-            step = train_step(lambda net=net: net(x), list(model.parameters()), args.dtype)
-        else:
-            step = partial(torch.no_grad()(net), x)
-        benchmark(f'{kind}-{arch or args.arch}', step, args, device, macs, variant, 'backbone')
+    model = MODELS.build(dict(type=kind, arch=arch or args.arch)).to(device).eval()
+    forward = partial(model, torch.randn(args.batch_size, 3, *args.shape, device=device))
+    macs = count_macs(forward)
+    name = f'{kind}-{arch or args.arch}'
+    time_variants(name, 'backbone', model, forward, [model], model.compile, macs, args, device)
 
 
 def time_config(config: str, args: argparse.Namespace, device: str) -> None:
@@ -176,23 +204,14 @@ def time_config(config: str, args: argparse.Namespace, device: str) -> None:
     model = model.to(device).eval()
     inputs, samples = dummy_batch(cfg, args.shape, args.batch_size, device)
     if args.part == 'model':
-        macs = count_macs(partial(model, inputs, samples, mode='predict'))
+        forward = partial(model, inputs, samples, mode='predict')
     else:
-        macs = count_macs(partial(model.extract_feat, inputs))
-    for variant in variants(args):
-        if args.reference:
-            set_reference(model, variant == 'reference')
-        if variant == 'compiled':  # a detector's heads run on data-dependent shapes: dense part only
-            compile_modules(model, COMPILED_MODULES)
-        model.train(args.train)
-        if args.part == 'model':
-            step = partial(torch.no_grad()(model), inputs, samples, mode='predict')
-        elif args.train:
-            params = [p for n, p in model.named_parameters() if n.split('.')[0] in COMPILED_MODULES]
-            step = train_step(partial(model.extract_feat, inputs), params, args.dtype)
-        else:
-            step = partial(torch.no_grad()(model.extract_feat), inputs)
-        benchmark(config, step, args, device, macs, variant, args.part)
+        forward = partial(model.extract_feat, inputs)
+    macs = count_macs(forward)
+    dense = [m for m in (getattr(model, n, None) for n in COMPILED_MODULES) if isinstance(m, nn.Module)]
+    # a detector's heads run on data-dependent shapes: --compile compiles the dense part only
+    compile_ = partial(compile_modules, model, COMPILED_MODULES)
+    time_variants(config, args.part, model, forward, dense, compile_, macs, args, device)
 
 
 def render(records: list[dict]) -> str:
@@ -233,20 +252,6 @@ def render(records: list[dict]) -> str:
     return '\n\n'.join(blocks)
 
 
-def update(path: str, record_files: list[str]) -> None:
-    """Rewrite the generated section of a Markdown file from the records of JSON-lines files."""
-    records = [json.loads(line) for f in record_files for line in open(f) if line.strip()]
-    text = open(path).read()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f'{path} has no {BEGIN} ... {END} section to rewrite')
-    head, rest = text.split(BEGIN, 1)
-    sources = ', '.join(f'`{f}`' for f in record_files)
-    note = f'_Generated by `tools/analysis/benchmark.py` from {sources}._'
-    with open(path, 'w') as f:
-        f.write(f'{head}{BEGIN}\n{note}\n\n{render(records)}\n{END}{rest.split(END, 1)[1]}')
-    print(f'updated {path} from {len(records)} results')
-
-
 def main() -> None:
     """Parse the arguments and benchmark each backbone and config, or render records."""
     parser = argparse.ArgumentParser(
@@ -274,7 +279,11 @@ def main() -> None:
     parser.add_argument('--records', nargs='*', default=[], help='JSON-lines files of earlier results')
     args = parser.parse_intermixed_args()
     if args.update:
-        update(args.update, args.records)
+        records = [json.loads(line) for f in args.records for line in open(f) if line.strip()]
+        rewrite_generated(
+            args.update, 'benchmark', 'tools/analysis/benchmark.py', args.records, render(records)
+        )
+        print(f'updated {args.update} from {len(records)} results')
         return
     if args.train and args.config and args.part == 'model':
         parser.error('--train times backbones or --part features; time whole detectors with tools/train.py')
