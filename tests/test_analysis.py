@@ -117,18 +117,20 @@ def test_benchmark_times_backbones_and_dense_parts_on_both_paths_and_renders_rat
     assert f'| sgformer_s_fpn_80k_ade20k | eager | {records[2]["img_per_s"]:.1f} | 1.00x |' in text
 
 
-def test_benchmark_reference_switch_reaches_every_attention_and_refuses_models_without_one() -> None:
-    from vitdense.models.backbones import SGFormer
+def test_benchmark_reference_switch_reaches_every_fast_path_and_refuses_models_without_one() -> None:
+    from vitdense.models.backbones import CBViT, SGFormer
+    from vitdense.models.backbones.sgformer import HybridScaleAttention
+    from vitdense.models.layers import DeformConv2dPack
 
     benchmark = load_tool('benchmark')
-    model = SGFormer('s')
-    benchmark.set_reference(model, True)
-    switches = [m.materialise for m in model.modules() if hasattr(m, 'materialise')]
-    assert switches and all(switches)
-    benchmark.set_reference(model, False)
-    assert not any(m.materialise for m in model.modules() if hasattr(m, 'materialise'))
+    for model, kind in ((SGFormer('s'), HybridScaleAttention), (LITv2('s'), DeformConv2dPack)):
+        benchmark.set_reference(model, True)
+        switched = [m for m in model.modules() if getattr(m, 'reference', False)]
+        assert switched and switched == [m for m in model.modules() if isinstance(m, kind)]
+        benchmark.set_reference(model, False)
+        assert not any(m.reference for m in model.modules() if hasattr(m, 'reference'))
     with pytest.raises(ValueError, match='no module with a reference path'):
-        benchmark.set_reference(LITv2('s'), True)
+        benchmark.set_reference(CBViT('s'), True)
 
 
 def load_tool(name: str) -> types.ModuleType:

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import REPO, randomise
+from torchvision.ops import deform_conv2d
 
 from vitdense.models.backbones import CheckpointMismatchError, LITv2
 from vitdense.models.backbones.litv2 import HiLoAttention
@@ -216,3 +217,35 @@ def test_corrupted_checkpoint_file_raises_clearly(tmp_path, content) -> None:
 def test_missing_checkpoint_file_raises_clearly(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         LITv2('s').load_pretrained(str(tmp_path / 'nope.pth'))
+
+
+@pytest.mark.parametrize('size', [(8, 12), (7, 9), (3, 2)])
+def test_token_merging_by_sampling_equals_torchvision_deform_conv(size) -> None:
+    """Sample-then-convolve gives torchvision's outputs and gradients, taps leaving the map included."""
+    torch.manual_seed(0)
+    conv = DeformConv2dPack(5, 4, kernel_size=2, stride=2).double()
+    torch.nn.init.normal_(conv.conv_offset.weight, std=2.0)  # offsets of a few pixels, some outside
+    torch.nn.init.normal_(conv.conv_offset.bias, std=2.0)
+    x = torch.randn(2, 5, *size, dtype=torch.float64, requires_grad=True)
+    results = []
+    for reference in (True, False):
+        conv.reference = reference
+        out = conv(x)
+        grads = torch.autograd.grad(out.square().sum(), [x, *conv.parameters()])
+        results.append((out, grads))
+    (ref, ref_grads), (out, grads) = results
+    assert out.shape == (2, 4, size[0] // 2, size[1] // 2)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    for grad, ref_grad in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-10, atol=1e-10)
+
+
+def test_token_merging_keeps_torchvision_for_overlapping_taps() -> None:
+    """A kernel larger than its stride cannot be tiled: it runs on the reference operator."""
+    conv = DeformConv2dPack(3, 4, kernel_size=3, stride=2, padding=1)
+    torch.nn.init.normal_(conv.conv_offset.weight, std=0.5)
+    x = torch.randn(1, 3, 9, 10)
+    assert not conv.tiles
+    torch.testing.assert_close(
+        conv(x), deform_conv2d(x, conv.conv_offset(x), conv.weight, conv.bias, stride=2, padding=1)
+    )

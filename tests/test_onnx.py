@@ -6,6 +6,7 @@ import importlib.util
 import os.path as osp
 import re
 
+import onnx
 import pytest
 import torch
 from conftest import ALL_BACKBONES
@@ -22,6 +23,7 @@ from vitdense.deploy.onnx import (
     export_onnx,
 )
 from vitdense.models.backbones.spectformer import SpectralGating
+from vitdense.models.layers import DeformConv2dPack
 from vitdense.utils.analysis import build_model, dummy_batch
 
 pytest.importorskip('onnxruntime')
@@ -128,9 +130,20 @@ def test_spectral_filter_as_matrix_products_equals_the_fft(shape) -> None:
     torch.testing.assert_close(gating(x), reference, atol=1e-6, rtol=1e-5)
 
 
-def test_deformable_convolution_needs_opset_19(tmp_path) -> None:
+def test_token_merging_exports_by_sampling_and_torchvision_needs_opset_19(tmp_path) -> None:
+    """The default path is GridSample + Conv (any opset >= 16); the reference operator is DeformConv (19)."""
+    model = _backbone('LITv2')
+    x = torch.randn(1, 3, 64, 64)
+    path = str(tmp_path / 'x.onnx')
+    export_onnx(model, x, path, opset=17)
+    ops = {node.op_type for node in onnx.load(path).graph.node}
+    assert 'GridSample' in ops and 'DeformConv' not in ops
+    assert check_onnx(path, model, x)['difference'] < 1e-4
+    for module in model.modules():
+        if isinstance(module, DeformConv2dPack):
+            module.reference = True
     with pytest.raises(ExportError, match='opset >= 19'):
-        export_onnx(_backbone('LITv2'), torch.randn(1, 3, 64, 64), str(tmp_path / 'x.onnx'), opset=17)
+        export_onnx(model, x, path, opset=17)
 
 
 def test_a_missing_onnx_package_names_the_install_command(monkeypatch) -> None:
@@ -251,7 +264,7 @@ def test_tool_exports_segmentors_and_detectors_end_to_end(config, args, tmp_path
     assert _tool().main([osp.join(ROOT, config), *args, '--out', out]) == 0
     printed = capsys.readouterr().out
     assert osp.isfile(out)
-    if 'part' in args or 'sem_fpn' in config or 'upernet' in config:
+    if '--part' in args or 'sem_fpn' in config or 'upernet' in config:
         assert 'ONNX Runtime vs PyTorch' in printed
     else:
         counts = [int(n) for n in re.findall(r'(\d+) detections match PyTorch', printed)]

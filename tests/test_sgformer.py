@@ -57,8 +57,8 @@ def test_fused_hybrid_attention_equals_the_materialised_map(size) -> None:
     attn = HybridScaleAttention(32, 4, sr_ratio=4)
     x = torch.randn(2, *size, 32, requires_grad=True)
     results = []
-    for materialise in (True, False):
-        attn.materialise = materialise
+    for reference in (True, False):
+        attn.reference = reference
         out, significance = attn(x)
         out.square().sum().backward()
         grads = [x.grad.clone()] + [p.grad.clone() for p in attn.parameters()]

@@ -10,8 +10,8 @@ one *run*: the first is its baseline, and ``--update`` renders each later one as
 ratio against it, so compare models in one call. Each result also gives the achieved
 TFLOP/s (the FLOPs counted as ``get_flops.py`` counts them, x3 for a training step) and
 its share of the GPU's dense bf16/fp16 peak. Every model is timed eagerly, with
-``--reference`` again on its reference path (the modules with a ``materialise`` switch,
-e.g. SG-Former's attention) and with ``--compile`` through ``torch.compile``.
+``--reference`` again on its reference path (the modules with a ``reference`` switch:
+SG-Former's attention, LIT / LITv2 token merging) and with ``--compile`` through ``torch.compile``.
 
 Examples:
     python tools/analysis/benchmark.py configs/mask_rcnn/swin_t_fpn_1x_coco.py \
@@ -135,12 +135,12 @@ def train_step(forward: Callable[[], object], params: list, dtype: str) -> Calla
 
 
 def set_reference(model: nn.Module, on: bool) -> None:
-    """Switch the modules with a ``materialise`` flag to (or off) their reference path."""
-    switches = [m for m in model.modules() if hasattr(m, 'materialise')]
+    """Switch the modules with a ``reference`` flag to (or off) their reference path."""
+    switches = [m for m in model.modules() if hasattr(m, 'reference')]
     if not switches:
         raise ValueError(f'--reference: {type(model).__name__} has no module with a reference path')
     for module in switches:
-        module.materialise = on
+        module.reference = on
 
 
 def variants(args: argparse.Namespace) -> list[str]:

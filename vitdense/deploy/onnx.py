@@ -12,7 +12,7 @@ What goes into the graph (pre-processing, i.e. normalisation and padding, is nev
   runs mmdet's code for them on ONNX Runtime's outputs.
 
 Export is ``torch.export`` (height and width symbolic with ``dynamic``) then the ONNX
-exporter of torch (opset >= 19: deformable convolution exports as ``DeformConv``). Operators
+exporter of torch (opset >= 19 for torchvision's deformable convolution, ``DeformConv``). Operators
 without an ONNX form stop with :class:`ExportError`, naming the operator and the way out.
 """
 
@@ -190,9 +190,10 @@ def exportable(model: nn.Module, part: str) -> nn.Module:
 
 # --------------------------------------------------------------------------- export
 def _has_deform_conv(module: nn.Module) -> bool:
+    """Whether ``module`` runs torchvision's deformable convolution (reference path, overlapping taps)."""
     from ..models.layers.deform import DeformConv2dPack
 
-    return any(isinstance(m, DeformConv2dPack) for m in module.modules())
+    return any(isinstance(m, DeformConv2dPack) and (m.reference or not m.tiles) for m in module.modules())
 
 
 def _explain(exc: Exception, step: str) -> ExportError:
@@ -226,7 +227,7 @@ def export_onnx(
         example: A (B, 3, H, W) input, or a tuple of inputs that starts with it.
         path: Output file.
         dynamic: Height and width symbolic: one graph for every input size.
-        opset: ONNX opset, at least 19.
+        opset: ONNX opset, at least 19 where torchvision's deformable convolution is in the graph.
         optimize: Run the ONNX exporter's graph optimiser (constant folding and rewrites).
             Large graphs (SG-Former) export much faster without it.
 
@@ -236,7 +237,8 @@ def export_onnx(
     check_requirements()
     if opset < MIN_OPSET and _has_deform_conv(module):
         raise ExportError(
-            f'deformable convolution (LIT / LITv2 token merging) exports as ONNX DeformConv, which '
+            f'torchvision deformable convolution (a reference path, overlapping taps) exports as ONNX '
+            f'DeformConv, which '
             f'needs opset >= {MIN_OPSET}; got --opset {opset}'
         )
     module = module.eval()

@@ -139,7 +139,7 @@ class HybridScaleAttention(nn.Module):
         self.act = nn.GELU()
         self.proj = nn.Linear(dims, dims)
         #: The reference path (upstream's): attention maps materialised and kept for backward.
-        self.materialise = False
+        self.reference = False
 
     def _global(self, x: Tensor) -> tuple[Tensor, Tensor]:
         B, H, W, C = x.shape
@@ -149,7 +149,7 @@ class HybridScaleAttention(nn.Module):
         hs, ws = reduced.shape[-2:]
         reduced = self.act(self.norm(reduced.flatten(2).transpose(1, 2)))  # B, M, C
         k, v = self.kv1(reduced).view(B, hs * ws, 2, h, d).permute(2, 0, 3, 1, 4)
-        if self.materialise:
+        if self.reference:
             attn = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)  # B, h, N, M
             out = attn @ v
             received = attn.detach().mean(1).mean(1)  # B, M
@@ -175,7 +175,7 @@ class HybridScaleAttention(nn.Module):
             real[:H, :W] = True
             real = real.view(hg, s, wg, s).permute(0, 2, 1, 3).reshape(1, hg * wg, 1, s * s)  # 1, nW, 1, s*s
             mask = real[..., None, :].expand(B, -1, -1, -1, -1).reshape(B * hg * wg, 1, 1, s * s)
-        if self.materialise:
+        if self.reference:
             logits = (q @ k.transpose(-2, -1)) * d**-0.5  # B*nW, h, s*s, s*s
             if mask is not None:
                 logits = logits.masked_fill(~mask, float('-inf'))

@@ -1,4 +1,4 @@
-"""Deformable token merging (DTM) on ``torchvision.ops.deform_conv2d``.
+"""Deformable token merging (DTM): a deformable convolution whose taps do not overlap.
 
 LIT and LITv2 downsample between stages with a 2x2 stride-2 deformable
 convolution whose offsets are predicted by a plain convolution of the same
@@ -6,6 +6,13 @@ geometry, initialised to zero (so it starts as a patch-merging convolution).
 Offsets follow the DCNv1 layout shared by mmcv, the upstream CUDA extension and
 torchvision: channel ``2k`` is the y offset and ``2k + 1`` the x offset of
 kernel tap ``k`` (row-major).
+
+When the stride equals the kernel (no padding), every output's taps are its own:
+sampling them bilinearly into a map of tiles (``grid_sample``) and convolving that
+map at the kernel's stride (cuDNN, in the autocast dtype) is the deformable
+convolution, forward and backward. ``torchvision.ops.deform_conv2d`` (deformable
+im2col + GEMM, run in fp32 under autocast) stays as the reference path and serves
+the other geometries.
 """
 
 from __future__ import annotations
@@ -13,8 +20,38 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
+
+
+def sample_taps(x: Tensor, offset: Tensor, kernel_size: int) -> Tensor:
+    """Bilinear samples of ``x`` at the moved taps of a ``k x k``, stride-``k`` kernel, tiled per output.
+
+    Samples follow DCNv1: a tap outside the map reads zeros, one within a pixel of it
+    interpolates with zeros. Positions and samples are fp32 at least, whatever the input dtype.
+
+    Args:
+        x: (B, C, H, W) input.
+        offset: (B, 2 * k * k, Ho, Wo) offsets in the DCNv1 layout.
+        kernel_size: ``k``, also the stride.
+
+    Returns:
+        (B, C, k * Ho, k * Wo), fp32 or fp64: the ``k x k`` tile ``(i, j)`` holds output ``(i, j)``'s
+        samples, so a plain convolution of it at stride ``k`` gives the deformable convolution.
+    """
+    B, _, H, W = x.shape
+    k = kernel_size
+    Ho, Wo = offset.shape[-2:]
+    dtype = torch.promote_types(offset.dtype, torch.float32)
+    offset = offset.to(dtype).unflatten(1, (k, k, 2)).permute(0, 4, 1, 5, 2, 3)  # B, Ho, ky, Wo, kx, (dy, dx)
+    rows = torch.arange(k * Ho, device=x.device, dtype=dtype).view(Ho, k, 1, 1)
+    cols = torch.arange(k * Wo, device=x.device, dtype=dtype).view(1, 1, Wo, k)
+    # grid_sample's coordinates without align_corners: pixel p of a side n lies at (2p + 1) / n - 1
+    gx = (2 * (offset[..., 1] + cols) + 1) / W - 1  # B, Ho, ky, Wo, kx
+    gy = (2 * (offset[..., 0] + rows) + 1) / H - 1
+    grid = torch.stack((gx, gy), dim=-1).view(B, k * Ho, k * Wo, 2)
+    return F.grid_sample(x.to(dtype), grid, mode='bilinear', padding_mode='zeros', align_corners=False)
 
 
 class DeformConv2dPack(nn.Module):
@@ -34,6 +71,10 @@ class DeformConv2dPack(nn.Module):
         super().__init__()
         self.stride = stride
         self.padding = padding
+        #: Whether the taps tile the input (stride == kernel, no padding): sample, then convolve.
+        self.tiles = stride == kernel_size and padding == 0
+        #: The reference path: ``torchvision.ops.deform_conv2d`` for every geometry.
+        self.reference = False
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels))
         self.conv_offset = nn.Conv2d(in_channels, 2 * kernel_size * kernel_size, kernel_size, stride, padding)
@@ -50,7 +91,10 @@ class DeformConv2dPack(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Convolve ``x`` (B, C, H, W) at learned sampling locations."""
         offset = self.conv_offset(x)  # B, 2*k*k, H', W'
-        return deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        if self.reference or not self.tiles:
+            return deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        taps = sample_taps(x, offset, self.stride).to(x.dtype)  # B, C, k*H', k*W'
+        return F.conv2d(taps, self.weight, self.bias, stride=self.stride)
 
 
 class DeformableTokenMerging(nn.Module):
