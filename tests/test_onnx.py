@@ -131,7 +131,7 @@ def test_spectral_filter_as_matrix_products_equals_the_fft(shape) -> None:
 
 
 def test_token_merging_exports_by_sampling_and_torchvision_needs_opset_19(tmp_path) -> None:
-    """The default path is GridSample + Conv (any opset >= 16); the reference operator is DeformConv (19)."""
+    """The default path is GridSample + Conv (opset >= 16); the reference operator is DeformConv (19)."""
     model = _backbone('LITv2')
     x = torch.randn(1, 3, 64, 64)
     path = str(tmp_path / 'x.onnx')
@@ -142,8 +142,10 @@ def test_token_merging_exports_by_sampling_and_torchvision_needs_opset_19(tmp_pa
     for module in model.modules():
         if isinstance(module, DeformConv2dPack):
             module.reference = True
-    with pytest.raises(ExportError, match='opset >= 19'):
+    with pytest.raises(ExportError, match='DeformConv.*opset >= 19'):
         export_onnx(model, x, path, opset=17)
+    with pytest.raises(ExportError, match='GridSample.*opset >= 16'):
+        export_onnx(_backbone('LIT-pvt'), x, path, opset=15)
 
 
 def test_a_missing_onnx_package_names_the_install_command(monkeypatch) -> None:

@@ -61,7 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument('--dynamic', action='store_true', help='symbolic height and width')
     parser.add_argument(
-        '--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset (>= 19, default {DEFAULT_OPSET})'
+        '--opset',
+        type=int,
+        default=DEFAULT_OPSET,
+        help=f'ONNX opset (>= 16 with LIT / LITv2, default {DEFAULT_OPSET})',
     )
     parser.add_argument('--out', help='output file (default: <config name>_<part>.onnx)')
     parser.add_argument('--tolerance', type=float, default=1e-4, help='largest relative difference allowed')

@@ -11,9 +11,10 @@ What goes into the graph (pre-processing, i.e. normalisation and padding, is nev
   the original image and pasting the masks into it are not in the graph: :func:`detector_predict`
   runs mmdet's code for them on ONNX Runtime's outputs.
 
-Export is ``torch.export`` (height and width symbolic with ``dynamic``) then the ONNX
-exporter of torch (opset >= 19 for torchvision's deformable convolution, ``DeformConv``). Operators
-without an ONNX form stop with :class:`ExportError`, naming the operator and the way out.
+Export is ``torch.export`` (height and width symbolic with ``dynamic``) then the ONNX exporter of
+torch (LIT / LITv2 token merging as ``GridSample``, opset >= 16; torchvision's deformable convolution
+as ``DeformConv``, opset >= 19). Operators without an ONNX form stop with :class:`ExportError`,
+naming the operator and the way out.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from torch import Tensor, nn
 
 #: Version floors: ``DeformConv`` export (onnxscript) and run (onnxruntime), the real FFT in onnxruntime.
 REQUIREMENTS = {'onnx': '1.16', 'onnxscript': '0.7.1', 'onnxruntime': '1.27'}
-#: ``DeformConv`` exists from this opset on.
+#: ``DeformConv`` (torchvision's deformable convolution) exists from this opset on.
 MIN_OPSET = 19
 DEFAULT_OPSET = 20
 PARTS = ('backbone', 'neck', 'model')
@@ -189,11 +190,17 @@ def exportable(model: nn.Module, part: str) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- export
-def _has_deform_conv(module: nn.Module) -> bool:
-    """Whether ``module`` runs torchvision's deformable convolution (reference path, overlapping taps)."""
+def _opset_floor(module: nn.Module) -> tuple[int, str] | None:
+    """The lowest opset the deformable convolutions of ``module`` export to, with the ONNX operator."""
     from ..models.layers.deform import DeformConv2dPack
 
-    return any(isinstance(m, DeformConv2dPack) and (m.reference or not m.tiles) for m in module.modules())
+    convs = [m for m in module.modules() if isinstance(m, DeformConv2dPack)]
+    if any(m.reference or not m.tiles for m in convs):
+        return (
+            MIN_OPSET,
+            "DeformConv (torchvision's deformable convolution: a reference path, overlapping taps)",
+        )
+    return (16, 'GridSample (token merging)') if convs else None
 
 
 def _explain(exc: Exception, step: str) -> ExportError:
@@ -227,7 +234,8 @@ def export_onnx(
         example: A (B, 3, H, W) input, or a tuple of inputs that starts with it.
         path: Output file.
         dynamic: Height and width symbolic: one graph for every input size.
-        opset: ONNX opset, at least 19 where torchvision's deformable convolution is in the graph.
+        opset: ONNX opset: at least 16 with LIT / LITv2 token merging, 19 on torchvision's deformable
+            convolution.
         optimize: Run the ONNX exporter's graph optimiser (constant folding and rewrites).
             Large graphs (SG-Former) export much faster without it.
 
@@ -235,11 +243,10 @@ def export_onnx(
         ``{'min_hw': (H, W)}``: the smallest size the dynamic graph accepts (the given size when static).
     """
     check_requirements()
-    if opset < MIN_OPSET and _has_deform_conv(module):
+    floor = _opset_floor(module)
+    if floor and opset < floor[0]:
         raise ExportError(
-            f'torchvision deformable convolution (a reference path, overlapping taps) exports as ONNX '
-            f'DeformConv, which '
-            f'needs opset >= {MIN_OPSET}; got --opset {opset}'
+            f'the model exports ONNX {floor[1]}, which needs opset >= {floor[0]}; got --opset {opset}'
         )
     module = module.eval()
     args = example if isinstance(example, tuple) else (example,)

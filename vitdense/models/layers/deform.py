@@ -10,7 +10,8 @@ kernel tap ``k`` (row-major).
 When the stride equals the kernel (no padding), every output's taps are its own:
 sampling them bilinearly into a map of tiles (``grid_sample``) and convolving that
 map at the kernel's stride (cuDNN, in the autocast dtype) is the deformable
-convolution, forward and backward. ``torchvision.ops.deform_conv2d`` (deformable
+convolution, forward and backward (whole-pixel taps included: see :func:`grid_coordinate`).
+``torchvision.ops.deform_conv2d`` (deformable
 im2col + GEMM, run in fp32 under autocast) stays as the reference path and serves
 the other geometries.
 """
@@ -25,11 +26,37 @@ from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
 
+def grid_coordinate(position: Tensor, size: int) -> Tensor:
+    """``grid_sample``'s coordinate (no ``align_corners``) of a pixel position on a side of ``size`` pixels.
+
+    Pixel ``p`` lies at ``(2p + 1) / size - 1``, which the dtype rounds, and ``grid_sample`` maps it back
+    as ``((c + 1) * size - 1) / 2``, rounding again: at a whole pixel (every tap while the offsets are
+    zero, as at initialisation) the result may fall just left of ``p``, so that its bilinear weights
+    take the left neighbour and the position's gradient the left slope, where DCNv1 takes the right.
+    Taking for ``c + 1`` the next multiple of the dtype's epsilon above the rounded ``(2p + 1) / size``
+    makes it exact and at least the true value, so the way back lands on ``p`` or a hair right of it
+    (at most ``eps * size`` pixels, with or without fused multiply-add; checked for every pixel of
+    sides up to 4096). The price: positions less than that below a whole pixel take its right-hand
+    slope too. The gradient is that of ``(2p + 1) / size - 1``.
+
+    Args:
+        position: Pixel positions (fp32 or fp64).
+        size: Side length in pixels.
+
+    Returns:
+        Normalised coordinates, the shape and dtype of ``position``.
+    """
+    eps = torch.finfo(position.dtype).eps
+    t = (2 * position + 1) / size  # the gradient's path: adding t - t (exactly 0) keeps the value
+    return torch.floor(t.detach() / eps) * eps + (eps - 1) + (t - t.detach())
+
+
 def sample_taps(x: Tensor, offset: Tensor, kernel_size: int) -> Tensor:
     """Bilinear samples of ``x`` at the moved taps of a ``k x k``, stride-``k`` kernel, tiled per output.
 
     Samples follow DCNv1: a tap outside the map reads zeros, one within a pixel of it
-    interpolates with zeros. Positions and samples are fp32 at least, whatever the input dtype.
+    interpolates with zeros, one on a whole pixel takes the slope to its right neighbour (see
+    :func:`grid_coordinate`). Positions and samples are fp32 at least, whatever the input dtype.
 
     Args:
         x: (B, C, H, W) input.
@@ -47,9 +74,8 @@ def sample_taps(x: Tensor, offset: Tensor, kernel_size: int) -> Tensor:
     offset = offset.to(dtype).unflatten(1, (k, k, 2)).permute(0, 4, 1, 5, 2, 3)  # B, Ho, ky, Wo, kx, (dy, dx)
     rows = torch.arange(k * Ho, device=x.device, dtype=dtype).view(Ho, k, 1, 1)
     cols = torch.arange(k * Wo, device=x.device, dtype=dtype).view(1, 1, Wo, k)
-    # grid_sample's coordinates without align_corners: pixel p of a side n lies at (2p + 1) / n - 1
-    gx = (2 * (offset[..., 1] + cols) + 1) / W - 1  # B, Ho, ky, Wo, kx
-    gy = (2 * (offset[..., 0] + rows) + 1) / H - 1
+    gx = grid_coordinate(offset[..., 1] + cols, W)  # B, Ho, ky, Wo, kx
+    gy = grid_coordinate(offset[..., 0] + rows, H)
     grid = torch.stack((gx, gy), dim=-1).view(B, k * Ho, k * Wo, 2)
     return F.grid_sample(x.to(dtype), grid, mode='bilinear', padding_mode='zeros', align_corners=False)
 
