@@ -131,19 +131,27 @@ def test_spectral_filter_as_matrix_products_equals_the_fft(shape) -> None:
 
 
 def test_token_merging_exports_by_sampling_and_torchvision_needs_opset_19(tmp_path) -> None:
-    """The default path is GridSample + Conv (opset >= 16); the reference operator is DeformConv (19)."""
+    """The default path is GridSample + Conv (opset >= 16); the reference operator is DeformConv (19).
+
+    A file of another opset than the one asked for is refused (torch converts down from 18 and only
+    warns where it cannot).
+    """
     model = _backbone('LITv2')
     x = torch.randn(1, 3, 64, 64)
     path = str(tmp_path / 'x.onnx')
+    with pytest.raises(ExportError, match='could not convert it to opset 16'):
+        export_onnx(model, x, path, opset=16)  # LayerNormalization: 17
     export_onnx(model, x, path, opset=17)
-    ops = {node.op_type for node in onnx.load(path).graph.node}
+    graph = onnx.load(path)
+    assert [o.version for o in graph.opset_import if o.domain in ('', 'ai.onnx')] == [17]
+    ops = {node.op_type for node in graph.graph.node}
     assert 'GridSample' in ops and 'DeformConv' not in ops
     assert check_onnx(path, model, x)['difference'] < 1e-4
     for module in model.modules():
         if isinstance(module, DeformConv2dPack):
             module.reference = True
     with pytest.raises(ExportError, match='DeformConv.*opset >= 19'):
-        export_onnx(model, x, path, opset=17)
+        export_onnx(model, x, path, opset=18)
     with pytest.raises(ExportError, match='GridSample.*opset >= 16'):
         export_onnx(_backbone('LIT-pvt'), x, path, opset=15)
 

@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '--opset',
         type=int,
         default=DEFAULT_OPSET,
-        help=f'ONNX opset (>= 16 with LIT / LITv2, default {DEFAULT_OPSET})',
+        help=f'ONNX opset (>= 16 with LIT / LITv2; below 18 converted down; default {DEFAULT_OPSET})',
     )
     parser.add_argument('--out', help='output file (default: <config name>_<part>.onnx)')
     parser.add_argument('--tolerance', type=float, default=1e-4, help='largest relative difference allowed')

@@ -34,8 +34,10 @@ from torch import Tensor, nn
 
 #: Version floors: ``DeformConv`` export (onnxscript) and run (onnxruntime), the real FFT in onnxruntime.
 REQUIREMENTS = {'onnx': '1.16', 'onnxscript': '0.7.1', 'onnxruntime': '1.27'}
-#: ``DeformConv`` (torchvision's deformable convolution) exists from this opset on.
-MIN_OPSET = 19
+#: The opsets from which ``DeformConv`` (torchvision's deformable convolution) and ``GridSample``
+#: (token merging) exist. Files of opsets below 18 are torch's opset-18 graph converted down by onnxscript.
+DEFORM_CONV_OPSET = 19
+GRID_SAMPLE_OPSET = 16
 DEFAULT_OPSET = 20
 PARTS = ('backbone', 'neck', 'model')
 
@@ -197,10 +199,10 @@ def _opset_floor(module: nn.Module) -> tuple[int, str] | None:
     convs = [m for m in module.modules() if isinstance(m, DeformConv2dPack)]
     if any(m.reference or not m.tiles for m in convs):
         return (
-            MIN_OPSET,
+            DEFORM_CONV_OPSET,
             "DeformConv (torchvision's deformable convolution: a reference path, overlapping taps)",
         )
-    return (16, 'GridSample (token merging)') if convs else None
+    return (GRID_SAMPLE_OPSET, 'GridSample (token merging)') if convs else None
 
 
 def _explain(exc: Exception, step: str) -> ExportError:
@@ -265,6 +267,13 @@ def export_onnx(
                 )
         except Exception as exc:
             raise _explain(exc, 'ONNX conversion') from exc
+    exported = onnx_program.model.opset_imports.get('')
+    if exported != opset:  # onnxscript's down-conversion only warns when an operator has no older form
+        raise ExportError(
+            f'torch exported opset {exported} and could not convert it to opset {opset}: an operator of '
+            f'the graph has no form that old (e.g. LayerNormalization before 17); use --opset {exported} '
+            'or higher'
+        )
     onnx_program.save(path)
     min_hw = tuple(args[0].shape[2:])
     if dynamic:

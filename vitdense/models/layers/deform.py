@@ -33,11 +33,12 @@ def grid_coordinate(position: Tensor, size: int) -> Tensor:
     as ``((c + 1) * size - 1) / 2``, rounding again: at a whole pixel (every tap while the offsets are
     zero, as at initialisation) the result may fall just left of ``p``, so that its bilinear weights
     take the left neighbour and the position's gradient the left slope, where DCNv1 takes the right.
-    Taking for ``c + 1`` the next multiple of the dtype's epsilon above the rounded ``(2p + 1) / size``
-    makes it exact and at least the true value, so the way back lands on ``p`` or a hair right of it
-    (at most ``eps * size`` pixels, with or without fused multiply-add; checked for every pixel of
-    sides up to 4096). The price: positions less than that below a whole pixel take its right-hand
-    slope too. The gradient is that of ``(2p + 1) / size - 1``.
+    Taking for ``c + 1`` the next multiple of twice the dtype's epsilon above the rounded
+    ``(2p + 1) / size`` makes it exact (below ``p = 1.5 * size``) and larger than the true value, so the
+    way back lands on ``p`` or a hair right of it: at most ``2 * eps * size`` pixels, with or without
+    fused multiply-add (checked for every whole ``p`` from -2 to ``size + 1`` of sides up to 4096). The
+    price: positions less than that below a whole pixel take its right-hand slope too. The gradient
+    is that of ``(2p + 1) / size - 1``.
 
     Args:
         position: Pixel positions (fp32 or fp64).
@@ -46,9 +47,9 @@ def grid_coordinate(position: Tensor, size: int) -> Tensor:
     Returns:
         Normalised coordinates, the shape and dtype of ``position``.
     """
-    eps = torch.finfo(position.dtype).eps
+    step = 2 * torch.finfo(position.dtype).eps
     t = (2 * position + 1) / size  # the gradient's path: adding t - t (exactly 0) keeps the value
-    return torch.floor(t.detach() / eps) * eps + (eps - 1) + (t - t.detach())
+    return torch.floor(t.detach() / step) * step + (step - 1) + (t - t.detach())
 
 
 def sample_taps(x: Tensor, offset: Tensor, kernel_size: int) -> Tensor:
