@@ -18,7 +18,7 @@ from conftest import REPO
 from torchvision.ops import deform_conv2d
 
 from vitdense.models.backbones import LITv2
-from vitdense.utils.analysis import count_macs
+from vitdense.utils.analysis import count_macs, set_reference
 
 
 def test_attention_and_deformable_conv_are_counted() -> None:
@@ -122,15 +122,14 @@ def test_benchmark_reference_switch_reaches_every_fast_path_and_refuses_models_w
     from vitdense.models.backbones.sgformer import HybridScaleAttention
     from vitdense.models.layers import DeformConv2dPack
 
-    benchmark = load_tool('benchmark')
     for model, kind in ((SGFormer('s'), HybridScaleAttention), (LITv2('s'), DeformConv2dPack)):
-        benchmark.set_reference(model, True)
+        set_reference(model, True)
         switched = [m for m in model.modules() if getattr(m, 'reference', False)]
         assert switched and switched == [m for m in model.modules() if isinstance(m, kind)]
-        benchmark.set_reference(model, False)
+        set_reference(model, False)
         assert not any(m.reference for m in model.modules() if hasattr(m, 'reference'))
     with pytest.raises(ValueError, match='no module with a reference path'):
-        benchmark.set_reference(CBViT('s'), True)
+        set_reference(CBViT('s'), True)
 
 
 def load_tool(name: str) -> types.ModuleType:

@@ -23,8 +23,7 @@ from vitdense.deploy.onnx import (
     export_onnx,
 )
 from vitdense.models.backbones.spectformer import SpectralGating
-from vitdense.models.layers import DeformConv2dPack
-from vitdense.utils.analysis import build_model, dummy_batch
+from vitdense.utils.analysis import build_model, dummy_batch, set_reference
 
 pytest.importorskip('onnxruntime')
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -147,9 +146,7 @@ def test_token_merging_exports_by_sampling_and_torchvision_needs_opset_19(tmp_pa
     ops = {node.op_type for node in graph.graph.node}
     assert 'GridSample' in ops and 'DeformConv' not in ops
     assert check_onnx(path, model, x)['difference'] < 1e-4
-    for module in model.modules():
-        if isinstance(module, DeformConv2dPack):
-            module.reference = True
+    set_reference(model, True)
     with pytest.raises(ExportError, match='DeformConv.*opset >= 19'):
         export_onnx(model, x, path, opset=18)
     with pytest.raises(ExportError, match='GridSample.*opset >= 16'):

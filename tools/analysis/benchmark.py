@@ -39,7 +39,7 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from vitdense.utils.analysis import build_model, count_macs, dummy_batch, rewrite_generated
+from vitdense.utils.analysis import build_model, count_macs, dummy_batch, rewrite_generated, set_reference
 from vitdense.utils.launch import COMPILED_MODULES, compile_modules, mend_inductor, task_scope
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -132,15 +132,6 @@ def train_step(forward: Callable[[], object], params: list, dtype: str) -> Calla
         optimizer.zero_grad(set_to_none=True)
 
     return step
-
-
-def set_reference(model: nn.Module, on: bool) -> None:
-    """Switch the modules with a ``reference`` flag to (or off) their reference path."""
-    switches = [m for m in model.modules() if hasattr(m, 'reference')]
-    if not switches:
-        raise ValueError(f'--reference: {type(model).__name__} has no module with a reference path')
-    for module in switches:
-        module.reference = on
 
 
 def variants(args: argparse.Namespace) -> list[str]:

@@ -68,6 +68,21 @@ def build_model(config: str | Config, cfg_options: dict | None = None) -> tuple[
     return cfg, MODELS.build(cfg.model)
 
 
+def set_reference(model: nn.Module, on: bool) -> None:
+    """Switch the modules with a ``reference`` flag to their reference path, or back to the default.
+
+    Those are SG-Former's attention and LIT / LITv2 token merging.
+
+    Raises:
+        ValueError: ``model`` has no such module.
+    """
+    switches = [m for m in model.modules() if hasattr(m, 'reference')]
+    if not switches:
+        raise ValueError(f'--reference: {type(model).__name__} has no module with a reference path')
+    for module in switches:
+        module.reference = on
+
+
 def padded_shape(cfg: Config, shape: Sequence[int]) -> tuple[int, int]:
     """The input shape after the data preprocessor's padding to its size divisor."""
     divisor = cfg.model.get('data_preprocessor', {}).get('pad_size_divisor', 1) or 1

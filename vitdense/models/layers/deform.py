@@ -10,10 +10,10 @@ kernel tap ``k`` (row-major).
 When the stride equals the kernel (no padding), every output's taps are its own:
 sampling them bilinearly into a map of tiles (``grid_sample``) and convolving that
 map at the kernel's stride (cuDNN, in the autocast dtype) is the deformable
-convolution, forward and backward (whole-pixel taps included: see :func:`grid_coordinate`).
-``torchvision.ops.deform_conv2d`` (deformable
-im2col + GEMM, run in fp32 under autocast) stays as the reference path and serves
-the other geometries.
+convolution, forward and backward (whole-pixel taps included: see
+:func:`grid_coordinate`). ``torchvision.ops.deform_conv2d`` (deformable im2col +
+GEMM, run in fp32 under autocast) stays as the reference path and serves the other
+geometries.
 """
 
 from __future__ import annotations
