@@ -11,6 +11,7 @@ from vitdense.models.backbones import CheckpointMismatchError, SGFormer
 from vitdense.models.backbones.sgformer import (
     HybridScaleAttention,
     SelfGuidedAttention,
+    WholeSampleNorm,
     group_merge,
     received_attention,
 )
@@ -70,6 +71,34 @@ def test_fused_hybrid_attention_equals_the_materialised_map(size) -> None:
     assert torch.equal(sig, ref_sig)  # the same sums: tokens sort the same way
     for a, b in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_whole_sample_norm_equals_group_norm(channels_last) -> None:
+    """Outputs and gradients of input, weight and bias are group_norm's with one group (float64)."""
+    torch.manual_seed(0)
+    norm = WholeSampleNorm(6).double()
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(3, 6, 9, 11, dtype=torch.float64) * 3 + 2
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(3, 6, 9, 11, dtype=torch.float64)
+    results = []
+    for reference in (True, False):
+        norm.reference = reference
+        norm.zero_grad()
+        x_ = x.clone().requires_grad_()
+        out = norm(x_)
+        out.backward(grad)
+        results.append([out.detach(), x_.grad, norm.weight.grad.clone(), norm.bias.grad.clone()])
+    for ours, ref in zip(*results[::-1], strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
+    assert results[1][0].is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert isinstance(norm, torch.nn.GroupNorm) and set(norm.state_dict()) == {
+        'weight',
+        'bias',
+    }  # loads as before
 
 
 def test_received_attention_in_blocks_equals_one_block() -> None:

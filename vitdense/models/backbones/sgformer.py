@@ -352,6 +352,35 @@ class SGBlock(nn.Module):
         return x + self.drop_path(self.ffn(self.norm2(x))), significance
 
 
+class WholeSampleNorm(nn.GroupNorm):
+    """One-group GroupNorm (each sample normalised over all its channels and pixels), fast at any batch.
+
+    PyTorch's ``group_norm`` kernel reduces each (sample, group) in a single thread block: with one group
+    that is one block per image, so at detection resolution and 2 images per GPU the whole GPU waits on
+    2 blocks (about 12 ms per call on an H200 for a 64 x 400 x 608 map, over 60% of SG-Former-S's
+    inference time at 800 x 1216). Here the statistics come from ``torch.var_mean``, whose reduction
+    is split over the GPU, and normalisation plus affine is one multiply-add. As ``group_norm`` under
+    autocast, it computes and returns float32 (or float64); ``reference`` switches to ``group_norm``.
+
+    Args:
+        num_channels: Channels of the input (B, C, H, W).
+    """
+
+    def __init__(self, num_channels: int) -> None:
+        super().__init__(1, num_channels)
+        #: The reference path: ``torch.nn.functional.group_norm``.
+        self.reference = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` (B, C, H, W); returns (B, C, H, W) in float32 or wider."""
+        if self.reference:
+            return super().forward(x)
+        x = x.to(torch.promote_types(x.dtype, torch.float32))
+        var, mean = torch.var_mean(x, dim=(1, 2, 3), correction=0, keepdim=True)  # B, 1, 1, 1
+        scale = torch.rsqrt(var + self.eps) * self.weight.to(x.dtype).view(1, -1, 1, 1)  # B, C, 1, 1
+        return torch.addcmul(self.bias.to(x.dtype).view(1, -1, 1, 1) - mean * scale, x, scale)
+
+
 class ConvGN(nn.Sequential):
     """Bias-free convolution followed by a one-group GroupNorm (upstream's ``Conv2d_BN``).
 
@@ -373,7 +402,7 @@ class ConvGN(nn.Sequential):
                 in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
             ),
         )
-        self.add_module('bn', nn.GroupNorm(1, out_channels))
+        self.add_module('bn', WholeSampleNorm(out_channels))
 
 
 class ConvStem(nn.Module):
