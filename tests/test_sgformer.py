@@ -95,10 +95,20 @@ def test_whole_sample_norm_equals_group_norm(channels_last) -> None:
     for ours, ref in zip(*results[::-1], strict=True):
         torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
     assert results[1][0].is_contiguous(memory_format=torch.channels_last) == channels_last
-    assert isinstance(norm, torch.nn.GroupNorm) and set(norm.state_dict()) == {
-        'weight',
-        'bias',
-    }  # loads as before
+    assert set(norm.state_dict()) == {'weight', 'bias'}  # upstream's Conv2d_BN keys load as before
+
+
+def test_whole_sample_norm_keeps_a_half_input_dtype_outside_autocast() -> None:
+    """A model cast with ``.half()`` / ``.bfloat16()`` gets its dtype back, as from group_norm."""
+    norm = WholeSampleNorm(6).bfloat16()
+    x = torch.randn(2, 6, 5, 7).bfloat16()
+    out = norm(x)
+    norm.reference = True
+    assert out.dtype == norm(x).dtype == torch.bfloat16
+    torch.testing.assert_close(out, norm(x), rtol=1e-2, atol=1e-2)
+    norm.reference = False
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert norm(x).dtype == torch.float32  # statistics and result in float32 under autocast
 
 
 def test_received_attention_in_blocks_equals_one_block() -> None:

@@ -356,11 +356,12 @@ class WholeSampleNorm(nn.GroupNorm):
     """One-group GroupNorm (each sample normalised over all its channels and pixels), fast at any batch.
 
     PyTorch's ``group_norm`` kernel reduces each (sample, group) in a single thread block: with one group
-    that is one block per image, so at detection resolution and 2 images per GPU the whole GPU waits on
-    2 blocks (about 12 ms per call on an H200 for a 64 x 400 x 608 map, over 60% of SG-Former-S's
-    inference time at 800 x 1216). Here the statistics come from ``torch.var_mean``, whose reduction
-    is split over the GPU, and normalisation plus affine is one multiply-add. As ``group_norm`` under
-    autocast, it computes and returns float32 (or float64); ``reference`` switches to ``group_norm``.
+    that is one block per image, so at detection resolution and 2 images per GPU the GPU waits on 2
+    blocks (the largest cost of SG-Former-S's inference at 800 x 1216 in a torch.profiler trace on an
+    H200). Here the statistics come from ``torch.var_mean``, whose reduction is split over the GPU,
+    and normalisation plus affine is one multiply-add, in float32 or wider. The result has
+    ``group_norm``'s dtype on CUDA: float32 under autocast, the input's otherwise. ``reference``
+    switches to ``group_norm`` itself.
 
     Args:
         num_channels: Channels of the input (B, C, H, W).
@@ -372,13 +373,16 @@ class WholeSampleNorm(nn.GroupNorm):
         self.reference = False
 
     def forward(self, x: Tensor) -> Tensor:
-        """Normalise ``x`` (B, C, H, W); returns (B, C, H, W) in float32 or wider."""
+        """Normalise ``x`` (B, C, H, W); returns (B, C, H, W)."""
         if self.reference:
             return super().forward(x)
-        x = x.to(torch.promote_types(x.dtype, torch.float32))
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        out_dtype = dtype if torch.is_autocast_enabled(x.device.type) else x.dtype
+        x = x.to(dtype)
         var, mean = torch.var_mean(x, dim=(1, 2, 3), correction=0, keepdim=True)  # B, 1, 1, 1
-        scale = torch.rsqrt(var + self.eps) * self.weight.to(x.dtype).view(1, -1, 1, 1)  # B, C, 1, 1
-        return torch.addcmul(self.bias.to(x.dtype).view(1, -1, 1, 1) - mean * scale, x, scale)
+        scale = torch.rsqrt(var + self.eps) * self.weight.to(dtype).view(1, -1, 1, 1)  # B, C, 1, 1
+        shift = self.bias.to(dtype).view(1, -1, 1, 1) - mean * scale  # B, C, 1, 1
+        return torch.addcmul(shift, x, scale).to(out_dtype)
 
 
 class ConvGN(nn.Sequential):
