@@ -119,10 +119,13 @@ def test_benchmark_times_backbones_and_dense_parts_on_both_paths_and_renders_rat
 
 def test_benchmark_reference_switch_reaches_every_fast_path_and_refuses_models_without_one() -> None:
     from vitdense.models.backbones import CBViT, SGFormer
-    from vitdense.models.backbones.sgformer import HybridScaleAttention
+    from vitdense.models.backbones.sgformer import HybridScaleAttention, WholeSampleNorm
     from vitdense.models.layers import DeformConv2dPack
 
-    for model, kind in ((SGFormer('s'), HybridScaleAttention), (LITv2('s'), DeformConv2dPack)):
+    for model, kind in (
+        (SGFormer('s'), (HybridScaleAttention, WholeSampleNorm)),
+        (LITv2('s'), DeformConv2dPack),
+    ):
         set_reference(model, True)
         switched = [m for m in model.modules() if getattr(m, 'reference', False)]
         assert switched and switched == [m for m in model.modules() if isinstance(m, kind)]

@@ -71,7 +71,7 @@ def build_model(config: str | Config, cfg_options: dict | None = None) -> tuple[
 def set_reference(model: nn.Module, on: bool) -> None:
     """Switch the modules with a ``reference`` flag to their reference path, or back to the default.
 
-    Those are SG-Former's attention and LIT / LITv2 token merging.
+    Those are SG-Former's hybrid attention and one-group GroupNorm, and LIT / LITv2 token merging.
 
     Raises:
         ValueError: ``model`` has no such module.
