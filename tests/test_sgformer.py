@@ -41,6 +41,32 @@ def test_group_merge_covers_every_token_once() -> None:
     assert (merged > 0).sum(1).eq(1).all()
 
 
+@pytest.mark.parametrize('length,g', [(50, 7), (15, 56), (333, 28), (5, 2)])
+def test_group_merge_integrates_the_weight_profile(length, g) -> None:
+    """Values and weight gradients equal a per-group, per-token integration written out in float64."""
+    tokens = torch.randn(2, length, 3, dtype=torch.float64)
+    weight = torch.rand(g, dtype=torch.float64, requires_grad=True)
+    bias = torch.rand(1, dtype=torch.float64)
+    G = max(1, int(length / g + 0.5))
+    starts = [-(-k * length // G) for k in range(G + 1)]  # ceil(k L / G)
+    expected = []
+    for j in range(G):
+        m = starts[j + 1] - starts[j]
+        total = bias.clone()
+        for t in range(m):
+            lo, hi = t * g / m, (t + 1) * g / m
+            share = sum(weight[k] * max(0.0, min(hi, k + 1) - max(lo, k)) for k in range(g))
+            total = total + share * tokens[:, starts[j] + t]
+        expected.append(total)
+    expected = torch.stack(expected, 1)  # 2, G, 3
+    merged = group_merge(tokens, weight, bias)
+    torch.testing.assert_close(merged, expected, rtol=1e-12, atol=1e-12)
+    grad_out = torch.randn_like(expected)
+    (got,) = torch.autograd.grad(merged, weight, grad_out)
+    (want,) = torch.autograd.grad(expected, weight, grad_out)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize('size', [(14, 14), (13, 17), (8, 8)])
 def test_hybrid_attention_significance(size) -> None:
     attn = HybridScaleAttention(32, 4, sr_ratio=4)

@@ -228,17 +228,17 @@ def group_merge(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         )
     index = torch.arange(L, device=tokens.device)
     group = index * G // L  # floor: consecutive groups of floor or ceil(L / G) tokens
-    starts = (torch.arange(G + 1, device=tokens.device) * L + G - 1) // G  # ceil(k * L / G)
-    size = (starts[1:] - starts[:-1])[group]
-    offset = index - starts[group]
-    # integral of the step profile w over [a, b): the weights' total is kept exactly
-    cumulative = torch.cat([weight.new_zeros(1), weight.cumsum(0)])
-
-    def integral(x: Tensor) -> Tensor:
-        whole = x.floor().long().clamp(max=g)
-        return cumulative[whole] + (x - whole) * weight[whole.clamp(max=g - 1)]
-
-    w = integral(((offset + 1) * g).to(weight.dtype) / size) - integral((offset * g).to(weight.dtype) / size)
+    first = (group * L + G - 1) // G  # ceil(group * L / G): the first token of each token's group
+    size = ((group + 1) * L + G - 1) // G - first
+    offset = index - first
+    # token ``offset`` of a group of ``size`` covers [lo, hi) of the step profile (step k: [k, k + 1));
+    # its weight integrates the profile there: the overlaps with the steps (L, g) times the weights
+    lo = (offset * g).to(weight.dtype) / size
+    hi = ((offset + 1) * g).to(weight.dtype) / size
+    steps = torch.arange(g, device=tokens.device, dtype=weight.dtype)
+    overlap = (torch.minimum(hi[:, None], steps + 1) - torch.maximum(lo[:, None], steps)).clamp(min=0)
+    with torch.autocast(tokens.device.type, enabled=False):  # the weights' own precision
+        w = torch.mv(overlap, weight)  # L
     merged = tokens.new_zeros(B, G, C).index_add_(1, group, tokens * w.to(tokens.dtype)[None, :, None])
     return merged + bias.to(tokens.dtype)
 
