@@ -7,9 +7,13 @@ what decides graph breaks and recompiles; a graph without breaks also has no
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from conftest import BACKBONE_FACTORIES
+
+from vitdense.models.backbones import SGFormer
 
 
 @pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
@@ -32,6 +36,55 @@ def test_one_graph_and_no_recompiles(factory) -> None:
         for _ in range(2):  # new batches of the same size must reuse the graph
             compiled(torch.randn(2, 3, 96, 128))
     assert len(graphs) == 1
+
+
+#: timm's ViT and Swin specialise on the input size (position-embedding and window checks): they
+#: recompile per size, as timm's own models do, and are left out.
+#: By default a shallow SG-Former, whose windows, padding and token groups depend most on the size.
+VARYING_SIZE_FACTORIES = [
+    pytest.param(
+        partial(
+            SGFormer,
+            arch=dict(
+                embed_dims=(32, 64, 128, 256),
+                depths=(2, 2, 2, 1),
+                num_heads=(2, 2, 4, 8),
+                sr_ratios=(8, 4, 2, 1),
+                mlp_ratios=(2, 2, 2, 2),
+            ),
+        ),
+        id='SGFormer-shallow',
+    )
+] + [
+    pytest.param(*p.values, id=p.id, marks=pytest.mark.sweep)
+    for p in BACKBONE_FACTORIES
+    if p.id not in ('TimmPyramid-swin', 'TimmPyramid-vit')
+]
+
+
+@pytest.mark.parametrize('factory', VARYING_SIZE_FACTORIES)
+def test_varying_sizes_compile_twice_at_most(factory) -> None:
+    """A detector's padded sizes: one static graph, then one symbolic graph for every other size.
+
+    The sizes mix maps that need padding to the windows (SG-Former's 7) and maps that do not
+    (448 x 224), and change height and width independently; they stay above the size where
+    PyTorch's CPU convolution changes backend (which would add a guard that CUDA does not have).
+    SpectFormer compiles a third graph at its pre-training grid, where its frequency filters apply
+    without resampling.
+    """
+    model = factory().eval()
+    torch._dynamo.reset()
+    graphs = []
+
+    def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(graph)
+        return graph.forward
+
+    compiled = torch.compile(model, backend=backend)
+    with torch.no_grad():
+        for size in [(320, 288), (352, 320), (288, 384), (448, 224)]:
+            compiled(torch.randn(1, 3, *size))
+    assert len(graphs) <= (3 if 'SpectFormer' in str(factory) else 2)
 
 
 def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch) -> None:

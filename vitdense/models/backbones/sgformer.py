@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from timm.layers import DropPath, resample_abs_pos_embed
 from torch import Tensor, nn
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..layers import (
     ConvFFN,
@@ -170,7 +171,10 @@ class HybridScaleAttention(nn.Module):
         k, v = window_partition(self.kv2(x), s, h, d)
         mask = None
         real = None
-        if (Hp, Wp) != (H, W):
+        # symbolic sizes (compiled over varying sizes, exported) take the masked path whatever the size,
+        # so that one graph serves maps that need padding and maps that do not
+        padded = not (statically_known_true(Hp == H) and statically_known_true(Wp == W))
+        if padded:
             real = torch.zeros(Hp, Wp, dtype=torch.bool, device=x.device)
             real[:H, :W] = True
             real = real.view(hg, s, wg, s).permute(0, 2, 1, 3).reshape(1, hg * wg, 1, s * s)  # 1, nW, 1, s*s
@@ -197,7 +201,11 @@ class HybridScaleAttention(nn.Module):
             weights = real.view(1, hg * wg, s * s, 1).to(per_query.dtype)
             received = (per_query * weights).sum(2) / weights.sum(2).clamp(min=1)
         received = received.view(B, hg, wg, s, s).permute(0, 1, 3, 2, 4).reshape(B, Hp, Wp)
-        return out[:, :H, :W].reshape(B, H * W, h * d), received[:, :H, :W]
+        out, received = out[:, :H, :W], received[:, :H, :W]
+        if padded:  # contiguous copies: no layout test on a symbolic size (reshape would copy anyway)
+            out = out.clone(memory_format=torch.contiguous_format)
+            received = received.clone(memory_format=torch.contiguous_format)
+        return out.reshape(B, H * W, h * d), received
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Attend over ``x`` (B, H, W, C); returns (B, H*W, C) and the significance (B, H, W)."""
@@ -222,7 +230,7 @@ def group_merge(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     g = weight.numel()
     G = (2 * L + g) // (2 * g)  # round(L / g), halves up, in integers (exportable)
     G = max(1, G) if isinstance(G, int) else torch.sym_max(1, G)  # symbolic under torch.export
-    if isinstance(L, int) and L == G * g:  # upstream's exact grouping (the general path computes it too)
+    if statically_known_true(L == G * g):  # upstream's exact grouping (the general path computes it too)
         return torch.einsum('bgkc,k->bgc', tokens.reshape(B, G, g, C), weight.to(tokens.dtype)) + bias.to(
             tokens.dtype
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 
 def pad_to_multiple(x: Tensor, multiple: int, channels_last: bool = True) -> Tensor:
@@ -16,14 +17,15 @@ def pad_to_multiple(x: Tensor, multiple: int, channels_last: bool = True) -> Ten
 
     Returns:
         ``x`` itself when nothing needs padding, else the padded map. Under symbolic shapes
-        (``torch.export``, dynamic ONNX export) the pad is always in the graph, with sizes that
-        are zero where nothing needs padding, so one graph serves every input size.
+        (``torch.compile`` over varying sizes, ``torch.export``, dynamic ONNX export) the pad is
+        always in the graph, with sizes that are zero where nothing needs padding, so one graph
+        serves every input size.
     """
     H, W = x.shape[1:3] if channels_last else x.shape[-2:]
     # non-negative operands only: ONNX's integer Div truncates, Python's // floors
     pad_h = (H + multiple - 1) // multiple * multiple - H
     pad_w = (W + multiple - 1) // multiple * multiple - W
-    if isinstance(pad_h, int) and isinstance(pad_w, int) and not (pad_h or pad_w):
+    if statically_known_true(pad_h == 0) and statically_known_true(pad_w == 0):  # never a guard on the size
         return x
     return F.pad(x, (0, 0, 0, pad_w, 0, pad_h) if channels_last else (0, pad_w, 0, pad_h))
 
