@@ -16,9 +16,8 @@ from conftest import BACKBONE_FACTORIES
 from vitdense.models.backbones import SGFormer
 
 
-@pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
-def test_one_graph_and_no_recompiles(factory) -> None:
-    model = factory().eval()
+def traced(model: torch.nn.Module, **kwargs) -> tuple[torch.nn.Module, list[torch.fx.GraphModule]]:
+    """``model`` under ``torch.compile`` with a backend that only records the graphs dynamo traces."""
     torch._dynamo.reset()
     graphs = []
 
@@ -26,7 +25,13 @@ def test_one_graph_and_no_recompiles(factory) -> None:
         graphs.append(graph)
         return graph.forward
 
-    compiled = torch.compile(model, backend=backend, dynamic=False)
+    return torch.compile(model, backend=backend, **kwargs), graphs
+
+
+@pytest.mark.parametrize('factory', BACKBONE_FACTORIES)
+def test_one_graph_and_no_recompiles(factory) -> None:
+    model = factory().eval()
+    compiled, graphs = traced(model, dynamic=False)
     with torch.no_grad():
         compiled(torch.randn(2, 3, 96, 128))
         if len(graphs) != 1:  # a graph break: name its reasons
@@ -73,14 +78,7 @@ def test_varying_sizes_compile_twice_at_most(factory) -> None:
     without resampling.
     """
     model = factory().eval()
-    torch._dynamo.reset()
-    graphs = []
-
-    def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(graph)
-        return graph.forward
-
-    compiled = torch.compile(model, backend=backend)
+    compiled, graphs = traced(model)
     with torch.no_grad():
         for size in [(320, 288), (352, 320), (288, 384), (448, 224)]:
             compiled(torch.randn(1, 3, *size))
