@@ -33,6 +33,20 @@ def test_group_merge_keeps_the_weight_total_at_any_length(length, g) -> None:
     torch.testing.assert_close(merged, torch.full_like(merged, weight.sum().item() + 0.3))
 
 
+def test_group_merge_of_a_bfloat16_model_weighs_tokens_as_float64_does() -> None:
+    """A ``.bfloat16()`` model: token places times g (up to ~38k at 800 x 1216) must not round in bf16.
+
+    Each token's weight is the gradient of the merged sum with respect to that token.
+    """
+    weight = torch.rand(196).bfloat16()
+    per_token = []
+    for dtype in (torch.bfloat16, torch.float64):
+        tokens = torch.ones(1, 15200, 1, dtype=dtype, requires_grad=True)
+        group_merge(tokens, weight.to(dtype), torch.zeros(1, dtype=dtype)).sum().backward()
+        per_token.append(tokens.grad.double())
+    torch.testing.assert_close(per_token[0], per_token[1], rtol=1e-2, atol=1e-2)
+
+
 def test_group_merge_covers_every_token_once() -> None:
     """Each token lands in exactly one group (one-hot tokens each contribute to one output)."""
     length, g = 50, 7

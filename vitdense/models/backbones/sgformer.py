@@ -202,7 +202,7 @@ class HybridScaleAttention(nn.Module):
             received = (per_query * weights).sum(2) / weights.sum(2).clamp(min=1)
         received = received.view(B, hg, wg, s, s).permute(0, 1, 3, 2, 4).reshape(B, Hp, Wp)
         out, received = out[:, :H, :W], received[:, :H, :W]
-        if padded:  # contiguous copies: no layout test on a symbolic size (reshape would copy anyway)
+        if not statically_known_true(Wp == W):  # copies (reshape's own, were W padded) with no size test
             out = out.clone(memory_format=torch.contiguous_format)
             received = received.clone(memory_format=torch.contiguous_format)
         return out.reshape(B, H * W, h * d), received
@@ -229,7 +229,7 @@ def group_merge(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     B, L, C = tokens.shape
     g = weight.numel()
     G = (2 * L + g) // (2 * g)  # round(L / g), halves up, in integers (exportable)
-    G = max(1, G) if isinstance(G, int) else torch.sym_max(1, G)  # symbolic under torch.export
+    G = max(1, G) if isinstance(G, int) else torch.sym_max(1, G)  # SymInt under torch.export
     if statically_known_true(L == G * g):  # upstream's exact grouping (the general path computes it too)
         return torch.einsum('bgkc,k->bgc', tokens.reshape(B, G, g, C), weight.to(tokens.dtype)) + bias.to(
             tokens.dtype
@@ -241,12 +241,13 @@ def group_merge(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     offset = index - first
     # token ``offset`` of a group of ``size`` covers [lo, hi) of the step profile (step k: [k, k + 1));
     # its weight integrates the profile there: the overlaps with the steps (L, g) times the weights
-    lo = (offset * g).to(weight.dtype) / size
-    hi = ((offset + 1) * g).to(weight.dtype) / size
-    steps = torch.arange(g, device=tokens.device, dtype=weight.dtype)
+    # (in float32 or wider: offsets times g exceed what half types hold exactly)
+    dtype = torch.promote_types(weight.dtype, torch.float32)
+    lo = (offset * g).to(dtype) / size
+    hi = ((offset + 1) * g).to(dtype) / size
+    steps = torch.arange(g, device=tokens.device, dtype=dtype)
     overlap = (torch.minimum(hi[:, None], steps + 1) - torch.maximum(lo[:, None], steps)).clamp(min=0)
-    with torch.autocast(tokens.device.type, enabled=False):  # the weights' own precision
-        w = torch.mv(overlap, weight)  # L
+    w = (overlap * weight.to(dtype)).sum(1)  # L; elementwise, so autocast leaves its precision alone
     merged = tokens.new_zeros(B, G, C).index_add_(1, group, tokens * w.to(tokens.dtype)[None, :, None])
     return merged + bias.to(tokens.dtype)
 
