@@ -87,6 +87,41 @@ ALL_BACKBONES = [
 ] + BACKBONE_FACTORIES[len(registered_backbones()) :]
 
 
+# depth-1 versions of each backbone: the same operators as the real sizes, small graphs
+TINY_ARCHS = {
+    'LITv2': dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8)),
+    'LIT-swin': dict(
+        embed_dims=(32, 64, 128, 256),
+        depths=(1, 1, 1, 1),
+        num_heads=(1, 2, 4, 8),
+        mlp_ratios=(2,) * 4,
+        style='swin',
+    ),
+    'LIT-pvt': dict(
+        embed_dims=(32, 64, 128, 256),
+        depths=(1, 1, 1, 1),
+        num_heads=(1, 2, 4, 8),
+        mlp_ratios=(2,) * 4,
+        style='pvt',
+    ),
+    'SpectFormer': dict(
+        stem_dims=16,
+        embed_dims=(32, 64, 128, 256),
+        depths=(1, 1, 1, 1),
+        num_heads=(1, 2, 4, 8),
+        mlp_ratios=(2,) * 4,
+    ),
+    'SGFormer': dict(
+        embed_dims=(32, 64, 128, 256),
+        depths=(1, 1, 1, 1),
+        num_heads=(2, 2, 4, 8),
+        sr_ratios=(8, 4, 2, 1),
+        mlp_ratios=(2,) * 4,
+    ),  # fmt: skip
+    'CBViT': dict(embed_dims=64, depth=4, num_heads=2),
+}
+
+
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ import re
 import onnx
 import pytest
 import torch
-from conftest import ALL_BACKBONES
+from conftest import ALL_BACKBONES, TINY_ARCHS
 from mmengine.registry import MODELS
 
 import vitdense  # noqa: F401
@@ -28,46 +28,12 @@ from vitdense.utils.analysis import build_model, dummy_batch, set_reference
 pytest.importorskip('onnxruntime')
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-# depth-1 versions of each backbone: the same operators as the real sizes, small graphs
-TINY = {
-    'LITv2': dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8)),
-    'LIT-swin': dict(
-        embed_dims=(32, 64, 128, 256),
-        depths=(1, 1, 1, 1),
-        num_heads=(1, 2, 4, 8),
-        mlp_ratios=(2,) * 4,
-        style='swin',
-    ),
-    'LIT-pvt': dict(
-        embed_dims=(32, 64, 128, 256),
-        depths=(1, 1, 1, 1),
-        num_heads=(1, 2, 4, 8),
-        mlp_ratios=(2,) * 4,
-        style='pvt',
-    ),
-    'SpectFormer': dict(
-        stem_dims=16,
-        embed_dims=(32, 64, 128, 256),
-        depths=(1, 1, 1, 1),
-        num_heads=(1, 2, 4, 8),
-        mlp_ratios=(2,) * 4,
-    ),
-    'SGFormer': dict(
-        embed_dims=(32, 64, 128, 256),
-        depths=(1, 1, 1, 1),
-        num_heads=(2, 2, 4, 8),
-        sr_ratios=(8, 4, 2, 1),
-        mlp_ratios=(2,) * 4,
-    ),  # fmt: skip
-    'CBViT': dict(embed_dims=64, depth=4, num_heads=2),
-}
-
 
 def _backbone(name: str) -> torch.nn.Module:
     kind = name.split('-')[0]
     extra = dict(cb='cbs', out_indices=(0, 1, 2, 3)) if kind == 'CBViT' else {}
     torch.manual_seed(0)
-    model = MODELS.build(dict(type=kind, arch=TINY[name], init_cfg=None, **extra)).eval()
+    model = MODELS.build(dict(type=kind, arch=TINY_ARCHS[name], init_cfg=None, **extra)).eval()
     for p in model.parameters():  # away from the zero-initialised offsets and scales
         p.data.add_(torch.randn_like(p) * 0.02)
     return FeatureModel(model)
@@ -76,7 +42,7 @@ def _backbone(name: str) -> torch.nn.Module:
 @pytest.mark.parametrize(
     'name',
     # LITv2's dynamic export runs by default in the Semantic FPN tool test below
-    [pytest.param(n, marks=pytest.mark.sweep) if n == 'LITv2' else n for n in sorted(TINY)],
+    [pytest.param(n, marks=pytest.mark.sweep) if n == 'LITv2' else n for n in sorted(TINY_ARCHS)],
 )
 def test_backbone_exports_with_dynamic_sizes_and_matches_in_onnxruntime(name: str, tmp_path) -> None:
     module = _backbone(name)
