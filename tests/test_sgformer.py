@@ -47,6 +47,15 @@ def test_group_merge_of_a_bfloat16_model_weighs_tokens_as_float64_does() -> None
     torch.testing.assert_close(per_token[0], per_token[1], rtol=1e-2, atol=1e-2)
 
 
+def test_group_merge_of_a_bfloat16_model_sums_groups_in_float32() -> None:
+    """Group sums of ~200 bf16 tokens accumulate in float32: the result is float64's, rounded to bf16."""
+    tokens, weight, bias = torch.randn(2, 15200, 8).bfloat16(), torch.rand(196).bfloat16(), torch.zeros(1)
+    merged = group_merge(tokens, weight, bias.bfloat16())
+    expected = group_merge(tokens.double(), weight.double(), bias.double())
+    assert merged.dtype == torch.bfloat16
+    torch.testing.assert_close(merged.double(), expected, rtol=1e-2, atol=1e-2)
+
+
 def test_group_merge_covers_every_token_once() -> None:
     """Each token lands in exactly one group (one-hot tokens each contribute to one output)."""
     length, g = 50, 7

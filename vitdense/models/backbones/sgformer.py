@@ -248,8 +248,9 @@ def group_merge(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     steps = torch.arange(g, device=tokens.device, dtype=dtype)
     overlap = (torch.minimum(hi[:, None], steps + 1) - torch.maximum(lo[:, None], steps)).clamp(min=0)
     w = (overlap * weight.to(dtype)).sum(1)  # L; elementwise, so autocast leaves its precision alone
-    merged = tokens.new_zeros(B, G, C).index_add_(1, group, tokens * w.to(tokens.dtype)[None, :, None])
-    return merged + bias.to(tokens.dtype)
+    # the group sums accumulate in that precision too (a half model's tokens come back in their dtype)
+    merged = tokens.new_zeros(B, G, C, dtype=dtype).index_add_(1, group, tokens.to(dtype) * w[None, :, None])
+    return (merged + bias.to(dtype)).to(tokens.dtype)
 
 
 class SelfGuidedAttention(nn.Module):
