@@ -88,36 +88,15 @@ ALL_BACKBONES = [
 
 
 # depth-1 versions of each backbone: the same operators as the real sizes, small graphs
+_PYRAMID = dict(
+    embed_dims=(32, 64, 128, 256), depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8), mlp_ratios=(2,) * 4
+)
 TINY_ARCHS = {
     'LITv2': dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8)),
-    'LIT-swin': dict(
-        embed_dims=(32, 64, 128, 256),
-        depths=(1, 1, 1, 1),
-        num_heads=(1, 2, 4, 8),
-        mlp_ratios=(2,) * 4,
-        style='swin',
-    ),
-    'LIT-pvt': dict(
-        embed_dims=(32, 64, 128, 256),
-        depths=(1, 1, 1, 1),
-        num_heads=(1, 2, 4, 8),
-        mlp_ratios=(2,) * 4,
-        style='pvt',
-    ),
-    'SpectFormer': dict(
-        stem_dims=16,
-        embed_dims=(32, 64, 128, 256),
-        depths=(1, 1, 1, 1),
-        num_heads=(1, 2, 4, 8),
-        mlp_ratios=(2,) * 4,
-    ),
-    'SGFormer': dict(
-        embed_dims=(32, 64, 128, 256),
-        depths=(1, 1, 1, 1),
-        num_heads=(2, 2, 4, 8),
-        sr_ratios=(8, 4, 2, 1),
-        mlp_ratios=(2,) * 4,
-    ),  # fmt: skip
+    'LIT-swin': dict(_PYRAMID, style='swin'),
+    'LIT-pvt': dict(_PYRAMID, style='pvt'),
+    'SpectFormer': dict(_PYRAMID, stem_dims=16),
+    'SGFormer': dict(_PYRAMID, num_heads=(2, 2, 4, 8), sr_ratios=(8, 4, 2, 1)),
     'CBViT': dict(embed_dims=64, depth=4, num_heads=2),
 }
 
