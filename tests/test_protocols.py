@@ -161,7 +161,9 @@ def test_ade20k_semantic_fpn_80k_as_lit_trained() -> None:
     """ziplab/LITv2 segmentation/configs/litv2/litv2_s_fpn_r50_512x512_80k_ade20k.py and ziplab/LIT's twin."""
     cfg = protocol('sem_fpn_80k_ade20k')
     assert plain(cfg.optim_wrapper) == dict(
-        type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4)
+        type='OptimWrapper',
+        constructor='MergedGroupsOptimWrapperConstructor',
+        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
     )
     assert plain(cfg.param_scheduler) == [
         dict(type='PolyLR', eta_min=1e-6, power=0.9, begin=0, end=80000, by_epoch=False)
@@ -193,7 +195,9 @@ def test_ade20k_semantic_fpn_40k_as_pvt_trained() -> None:
     8 GPUs x 4 images, twice the lr, AlignResize."""
     cfg = protocol('sem_fpn_40k_ade20k')
     assert plain(cfg.optim_wrapper) == dict(
-        type='OptimWrapper', optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4)
+        type='OptimWrapper',
+        constructor='MergedGroupsOptimWrapperConstructor',
+        optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),
     )
     assert plain(cfg.param_scheduler) == [
         dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=40000, by_epoch=False)
@@ -258,6 +262,12 @@ FAMILY_DELTAS = {
 }
 
 
+@pytest.mark.parametrize('name', sorted(osp.basename(p)[:-3] for p in glob.glob(osp.join(PROTOCOLS, '*.py'))))
+def test_protocol_merges_equal_param_groups(name) -> None:
+    """A param group per distinct setting, not one per parameter (MergedGroupsOptimWrapperConstructor)."""
+    assert protocol(name).optim_wrapper.constructor == 'MergedGroupsOptimWrapperConstructor'
+
+
 @pytest.mark.parametrize('path', MODEL_CONFIGS)
 def test_model_config_is_a_protocol_plus_a_backbone(path) -> None:
     """Its protocol's optimizer, schedule, pipelines and batch; its init checkpoint replaceable from the
@@ -279,6 +289,7 @@ def test_model_config_is_a_protocol_plus_a_backbone(path) -> None:
     if 'optim_wrapper' not in allowed:
         assert plain(cfg.optim_wrapper.optimizer) == plain(base.optim_wrapper.optimizer)
         assert cfg.optim_wrapper.type == base.optim_wrapper.type
+        assert cfg.optim_wrapper.constructor == base.optim_wrapper.constructor
         assert no_decay(base).items() <= no_decay(cfg).items(), (
             'a family adds no-decay rules, keeps the protocol'
         )

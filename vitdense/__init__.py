@@ -7,7 +7,7 @@ mmengine's checkpoint loading work with torch >= 2.6 (see
 :mod:`vitdense.utils.checkpoint_io`).
 """
 
-from . import datasets, engine  # noqa: F401  (token labeling's data; schedulers of the ImageNet recipes)
+from . import datasets, engine  # noqa: F401  (token labeling's data; the protocols' training pieces)
 from .models import *  # noqa: F401,F403
 from .utils.checkpoint_io import register_checkpoint_loaders
 from .version import __version__

@@ -17,6 +17,7 @@ model = dict(neck=None)
 train_dataloader = dict(sampler=dict(type='RepeatAugSampler', num_repeats=3, shuffle=True))
 optim_wrapper = dict(
     type='AmpOptimWrapper',
+    constructor='MergedGroupsOptimWrapperConstructor',
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     paramwise_cfg=dict(

@@ -41,6 +41,7 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     type='AmpOptimWrapper',
+    constructor='MergedGroupsOptimWrapperConstructor',
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),

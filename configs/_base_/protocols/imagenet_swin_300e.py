@@ -15,6 +15,7 @@ custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
 optim_wrapper = dict(
     type='AmpOptimWrapper',
+    constructor='MergedGroupsOptimWrapperConstructor',
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     paramwise_cfg=dict(

@@ -10,6 +10,7 @@ custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
 optim_wrapper = dict(
     type='AmpOptimWrapper',
+    constructor='MergedGroupsOptimWrapperConstructor',
     loss_scale='dynamic',
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}),

@@ -9,6 +9,7 @@ _base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'
 custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
 optim_wrapper = dict(
+    constructor='MergedGroupsOptimWrapperConstructor',
     loss_scale='dynamic',
     paramwise_cfg=dict(custom_keys={'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult=0.0)}),
 )

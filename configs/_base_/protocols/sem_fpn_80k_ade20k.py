@@ -15,7 +15,10 @@ custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 crop_size = (512, 512)
 model = dict(data_preprocessor=dict(size=crop_size), pretrained=None, decode_head=dict(num_classes=150))
 optim_wrapper = dict(
-    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4)
+    _delete_=True,
+    type='OptimWrapper',
+    constructor='MergedGroupsOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
 )
 param_scheduler = [dict(type='PolyLR', eta_min=1e-6, power=0.9, begin=0, end=80000, by_epoch=False)]
 train_dataloader = dict(batch_size=2)

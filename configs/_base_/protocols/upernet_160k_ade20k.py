@@ -10,6 +10,7 @@ _base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k
 custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
 optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult=0.0)})
+    constructor='MergedGroupsOptimWrapperConstructor',
+    paramwise_cfg=dict(custom_keys={'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult=0.0)}),
 )
 auto_scale_lr = dict(enable=False, base_batch_size=16)
