@@ -80,7 +80,7 @@ def test_recipe_is_upstreams(path) -> None:
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 1024
     assert cfg.train_dataloader.drop_last
     optim = cfg.optim_wrapper
-    assert optim.type == 'AmpOptimWrapper'
+    assert optim.type == 'AmpOptimWrapper' and optim.constructor == 'MergedGroupsOptimWrapperConstructor'
     assert (
         optim.optimizer.type == 'AdamW'
         and optim.optimizer.betas == (0.9, 0.999)

@@ -81,15 +81,31 @@ def test_merged_groups_update_every_parameter_as_mmengines_groups_do() -> None:
 
 
 def test_merge_keeps_groups_that_differ_in_any_setting() -> None:
-    a, b, c = (nn.Parameter(torch.zeros(1)) for _ in range(3))
+    a, b, c, d = (nn.Parameter(torch.zeros(1)) for _ in range(4))
     groups = [
         dict(params=[a], lr=1.0, betas=(0.9, 0.999)),
         dict(params=[b], lr=1.0, betas=(0.9, 0.99)),
-        dict(params=[c], lr=1.0, betas=(0.9, 0.999)),
+        dict(params=[c], lr=2.0, betas=(0.9, 0.999)),
+        dict(params=[d], lr=1.0, betas=(0.9, 0.999)),
     ]
     merged = merge_param_groups(groups)
-    assert [[id(p) for p in g['params']] for g in merged] == [[id(a), id(c)], [id(b)]]
-    assert [g['betas'] for g in merged] == [(0.9, 0.999), (0.9, 0.99)]
+    assert [[id(p) for p in g['params']] for g in merged] == [[id(a), id(d)], [id(b)], [id(c)]]
+    assert [(g['lr'], g['betas']) for g in merged] == [
+        (1.0, (0.9, 0.999)),
+        (1.0, (0.9, 0.99)),
+        (2.0, (0.9, 0.999)),
+    ]
+
+
+def test_merge_leaves_groups_with_tensor_settings_apart() -> None:
+    """A tensor lr compares by value (or not at all): such groups stay apart, each with its own tensor."""
+    a, b, c = (nn.Parameter(torch.zeros(1)) for _ in range(3))
+    lr_a, lr_b = torch.tensor(1.0), torch.tensor(1.0)
+    merged = merge_param_groups(
+        [dict(params=[a], lr=lr_a), dict(params=[b], lr=lr_b), dict(params=[c], lr=torch.ones(2))]
+    )
+    assert [g['params'][0] is p for g, p in zip(merged, (a, b, c), strict=True)] == [True] * 3
+    assert merged[0]['lr'] is lr_a and merged[1]['lr'] is lr_b
 
 
 @pytest.mark.parametrize(
@@ -113,3 +129,24 @@ def test_protocol_optimizer_has_one_group_per_setting(path) -> None:
         cfg.optim_wrapper.optimizer.weight_decay,
     ]
     assert settings_of(model, merged.optimizer) == settings_of(model, default.optimizer)
+
+
+def test_optimizer_placing_its_own_groups_keeps_mmengines() -> None:
+    """As torch's ZeroRedundancyOptimizer, which partitions in add_param_group: its groups are left alone."""
+    from mmengine.registry import OPTIMIZERS
+
+    @OPTIMIZERS.register_module(force=True)
+    class PlacingAdamW(torch.optim.AdamW):
+        def add_param_group(self, param_group: dict) -> None:
+            super().add_param_group(param_group)
+
+    model = Toy()
+    wrapper = build_optim_wrapper(
+        model,
+        dict(
+            constructor='MergedGroupsOptimWrapperConstructor',
+            optimizer=dict(type='PlacingAdamW', lr=1e-3, weight_decay=0.05),
+            paramwise_cfg=PARAMWISE,
+        ),
+    )
+    assert len(wrapper.optimizer.param_groups) == len(list(model.parameters()))
