@@ -10,6 +10,7 @@ import os.path as osp
 import subprocess
 import sys
 import types
+from unittest import mock
 
 import pytest
 import torch
@@ -308,7 +309,9 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         tmp_path / 'litv2',
         1,
         [9.0, 0.40, 0.40, 0.40],
-        extra_config="compile_modules = [\n    'backbone',\n]\n",
+        extra_config="compile_modules = [\n    'backbone',\n]\n"
+        "optim_wrapper = dict(\n    constructor='MergedGroupsOptimWrapperConstructor',\n"
+        "    loss_scale='dynamic')\n",
     )
     swin, litv2 = (
         train_speed.measure(str(tmp_path / n), config=f'configs/mask_rcnn/{n}.py') for n in ('swin', 'litv2')
@@ -317,12 +320,41 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         train_speed.compare(record, swin, '2026-01-01T00:00:00')
         record.update(device='GPU', date='2026-01-01')
     assert (swin['compiled'], litv2['compiled'], litv2['time_ratio']) == (False, True, 0.8)
+    assert (swin['merged_groups'], litv2['merged_groups']) == (False, True)
     table = train_speed.render([swin, litv2])
     assert '(baseline: swin.py)' in table
-    assert (
-        '| litv2.py | yes | 0.4000 | 0.80x | 5.0 |' in table and '| swin.py | no | 0.5000 | 1.00x |' in table
-    )
+    assert '| litv2.py | yes | merged | 0.4000 | 0.80x | 5.0 |' in table
+    assert "| swin.py | no | mmengine's | 0.5000 | 1.00x |" in table
     assert 'parallel efficiency' not in table  # no scaling records: no scaling table
     fake_run(tmp_path / 'four', 4, [9.0, 0.40, 0.40, 0.40])
     with pytest.raises(ValueError, match='GPUs, images per GPU'):
         train_speed.compare(train_speed.measure(str(tmp_path / 'four'), config='c.py'), swin, 'x')
+
+
+def test_train_speed_compares_captured_logs_of_several_configs(tmp_path, capsys) -> None:
+    """Captured `tools/train.py` outputs, one config per log (a peer's own config first)."""
+    train_speed = load_tool('train_speed')
+    fake_run(tmp_path / 'peer', 1, [9.0, 0.50, 0.50, 0.50])
+    fake_run(tmp_path / 'litv2', 1, [9.0, 0.40, 0.40, 0.40])
+    logs = [str(next((tmp_path / n).glob('2*/2*.log'))) for n in ('peer', 'litv2')]
+    peer = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+    argv = [
+        'train_speed.py',
+        *logs,
+        '--compare',
+        '--config',
+        peer,
+        'configs/mask_rcnn/litv2_s_fpn_1x_coco.py',
+    ]
+    with mock.patch.object(sys, 'argv', argv):
+        train_speed.main()
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r['config'], r['time_ratio']) for r in records] == [
+        (peer, 1.0),
+        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', 0.8),
+    ]
+    with (
+        mock.patch.object(sys, 'argv', argv[:-1] + [peer, peer]),
+        pytest.raises(SystemExit, match='one per run'),
+    ):
+        train_speed.main()

@@ -11,11 +11,14 @@ from every record in the given JSON-lines files: parallel efficiency against the
 of the same config, and the wall time of each published schedule at the measured s/iter.
 With ``--compare`` the runs of one call are a comparison instead: the first is the
 baseline and the table gives every run's s/iter as a ratio against it (runs trained with
-``--compile`` are marked).
+``--compile`` are marked, and whether the optimizer's param groups were merged, see
+:class:`~vitdense.engine.MergedGroupsOptimWrapperConstructor`).
 
 Examples:
     python tools/analysis/train_speed.py work_dirs/det_1gpu work_dirs/det_4gpu --json scaling.jsonl
     python tools/analysis/train_speed.py train_4gpu.log --config configs/upernet/litv2_s_160k_ade20k.py
+    python tools/analysis/train_speed.py swin.log litv2.log --compare \
+        --config mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py configs/mask_rcnn/litv2_s_fpn_1x_coco.py
     python tools/analysis/train_speed.py --update docs/reproduce.md \
         --records docs/measurements/*scaling*.jsonl
     python tools/analysis/train_speed.py work_dirs/swin_t work_dirs/litv2_s work_dirs/litv2_s_compiled \
@@ -79,6 +82,8 @@ def parse_log(text: str) -> dict:
     processor = re.search(r'^log_processor = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
     window = re.search(r'\bwindow_size=([^,)\s]+)\)\s*$', processor.group(0)) if processor else None
     interval = re.search(r'\blogger=dict\(\s*interval=(\d+)', text)
+    optim = re.search(r'^optim_wrapper = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
+    constructor = re.search(r"\bconstructor='(\w+)'", optim.group(0)) if optim else None
     intervals = [tuple(map(float, m.groups())) for m in TRAIN_LINE.finditer(text)]
     return dict(
         gpus=int(match.group(1)) if match else 1,
@@ -87,6 +92,7 @@ def parse_log(text: str) -> dict:
         window=window.group(1) if window else DEFAULT_WINDOW,
         interval=int(interval.group(1)) if interval else DEFAULT_INTERVAL,
         compiled=bool(re.search(r'^compile_modules = ', text, re.M)),
+        merged_groups=bool(constructor) and constructor.group(1) == 'MergedGroupsOptimWrapperConstructor',
         intervals=intervals,  # (s/iter, memory MB, loss)
     )
 
@@ -162,6 +168,7 @@ def measure(path: str, config: str | None = None) -> dict:
         gpus=parsed['gpus'],
         batch_per_gpu=parsed['batch'],
         compiled=parsed['compiled'],
+        merged_groups=parsed['merged_groups'],
         logged_intervals=len(times),
         warm_up_intervals=skip,
         s_per_iter=round(s_per_iter, 4),
@@ -205,6 +212,11 @@ def render(records: list[dict]) -> str:
     )
 
 
+#: The param groups column: the protocols' MergedGroupsOptimWrapperConstructor, or mmengine's constructor
+#: (one group per parameter under a ``paramwise_cfg``; records from before the protocols merged them).
+GROUPS = {True: 'merged', False: "mmengine's"}
+
+
 def render_comparisons(records: list[dict]) -> str:
     """One table per ``--compare`` call: every run's s/iter as a ratio against the call's first run."""
     runs: dict[str, list[dict]] = {}
@@ -217,11 +229,13 @@ def render_comparisons(records: list[dict]) -> str:
             f'**{first["gpus"]} GPU(s) x {first["batch_per_gpu"]} images, {first["device"]}, '
             f'{first["date"]}** (baseline: {osp.basename(first["baseline"])})',
             '',
-            '| config | compiled | s/iter | vs baseline | img/s | max memory/GPU (GiB) | loss first → last |',
-            '|---|---|---:|---:|---:|---:|---|',
+            '| config | compiled | param groups | s/iter | vs baseline | img/s | max memory/GPU (GiB) '
+            '| loss first → last |',
+            '|---|---|---|---:|---:|---:|---:|---|',
         ]
         lines += [
-            f'| {osp.basename(r["config"])} | {"yes" if r["compiled"] else "no"} | {r["s_per_iter"]:.4f} '
+            f'| {osp.basename(r["config"])} | {"yes" if r["compiled"] else "no"} '
+            f'| {GROUPS[bool(r.get("merged_groups"))]} | {r["s_per_iter"]:.4f} '
             f'| {r["time_ratio"]:.2f}x | {r["img_per_s"]:.1f} | {r["max_mem_gib"]:.2f} '
             f'| {r["loss_first"]:.2f} → {r["loss_last"]:.2f} |'
             for r in rows
@@ -275,7 +289,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('runs', nargs='*', help='work dirs or text logs of finished training runs')
-    parser.add_argument('--config', help='the config the runs trained (found from a work dir if not given)')
+    parser.add_argument(
+        '--config',
+        nargs='+',
+        default=[None],
+        help='the config the runs trained, or one per run (found from a work dir if not given)',
+    )
     parser.add_argument(
         '--compare', action='store_true', help='the runs are a comparison: the first is the baseline'
     )
@@ -287,11 +306,14 @@ def main() -> None:
 
     today = datetime.date.today().isoformat()
     call = datetime.datetime.now().isoformat(timespec='seconds')  # names the comparison
+    if len(args.config) not in (1, len(args.runs)):
+        sys.exit(f'--config: one config, or one per run ({len(args.runs)}); got {len(args.config)}')
+    configs = args.config * len(args.runs) if len(args.config) == 1 else args.config
     failed = []
     baseline = None
-    for run in args.runs:
+    for run, config in zip(args.runs, configs, strict=True):
         try:
-            record = dict(measure(run, args.config), device=args.device, date=today)
+            record = dict(measure(run, config), device=args.device, date=today)
         except (OSError, ValueError) as err:  # a run that crashed early: report it, measure the rest
             print(f'skipped {run}: {err}', file=sys.stderr)
             failed.append(run)
