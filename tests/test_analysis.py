@@ -304,13 +304,22 @@ def test_train_speed_skips_the_intervals_whose_window_reaches_the_warm_up(tmp_pa
 
 def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
     train_speed = load_tool('train_speed')
-    fake_run(tmp_path / 'swin', 1, [9.0, 0.50, 0.50, 0.50])
+    fake_run(
+        tmp_path / 'swin',
+        1,
+        [9.0, 0.50, 0.50, 0.50],
+        # another dict's constructor key is not the optimizer's
+        extra_config="custom_hooks = [\n    dict(constructor='MergedGroupsOptimWrapperConstructor'),\n]\n"
+        "optim_wrapper = dict(\n    constructor='DefaultOptimWrapperConstructor',\n"
+        "    loss_scale='dynamic')\n",
+    )
+    fake_run(tmp_path / 'plain', 1, [9.0, 0.50, 0.50, 0.50])
     fake_run(
         tmp_path / 'litv2',
         1,
         [9.0, 0.40, 0.40, 0.40],
         extra_config="compile_modules = [\n    'backbone',\n]\n"
-        "optim_wrapper = dict(\n    constructor='MergedGroupsOptimWrapperConstructor',\n"
+        "optim_wrapper = dict(\n    constructor='vitdense.MergedGroupsOptimWrapperConstructor',\n"
         "    loss_scale='dynamic')\n",
     )
     swin, litv2 = (
@@ -320,7 +329,11 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         train_speed.compare(record, swin, '2026-01-01T00:00:00')
         record.update(device='GPU', date='2026-01-01')
     assert (swin['compiled'], litv2['compiled'], litv2['time_ratio']) == (False, True, 0.8)
-    assert (swin['merged_groups'], litv2['merged_groups']) == (False, True)
+    constructors = [swin['optim_constructor'], litv2['optim_constructor']]
+    assert constructors == ['DefaultOptimWrapperConstructor', 'MergedGroupsOptimWrapperConstructor']
+    assert (
+        train_speed.measure(str(tmp_path / 'plain'), config='c.py')['optim_constructor'] is None
+    )  # no optim_wrapper logged
     table = train_speed.render([swin, litv2])
     assert '(baseline: swin.py)' in table
     assert '| litv2.py | yes | merged | 0.4000 | 0.80x | 5.0 |' in table

@@ -68,6 +68,8 @@ def schedules(config: str) -> dict[str, int]:
 
 #: mmengine's defaults: ``LogProcessor(window_size=10)``, ``LoggerHook(interval=10)``.
 DEFAULT_WINDOW, DEFAULT_INTERVAL = '10', 10
+#: mmengine's optimizer constructor: one param group per parameter under a ``paramwise_cfg``.
+DEFAULT_CONSTRUCTOR = 'DefaultOptimWrapperConstructor'
 # ``grad_norm`` sits between memory and loss when gradients are clipped
 TRAIN_LINE = re.compile(
     r'(?:Epoch|Iter)\(train\).*?\btime: ([\d.]+).*?\bmemory: (\d+)(?:\s+\w+: [\d.e+-]+)*?\s+loss: ([\d.]+)'
@@ -83,7 +85,7 @@ def parse_log(text: str) -> dict:
     window = re.search(r'\bwindow_size=([^,)\s]+)\)\s*$', processor.group(0)) if processor else None
     interval = re.search(r'\blogger=dict\(\s*interval=(\d+)', text)
     optim = re.search(r'^optim_wrapper = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
-    constructor = re.search(r"\bconstructor='(\w+)'", optim.group(0)) if optim else None
+    constructor = re.search(r"^    constructor='([\w.]+)'", optim.group(0), re.M) if optim else None
     intervals = [tuple(map(float, m.groups())) for m in TRAIN_LINE.finditer(text)]
     return dict(
         gpus=int(match.group(1)) if match else 1,
@@ -92,7 +94,10 @@ def parse_log(text: str) -> dict:
         window=window.group(1) if window else DEFAULT_WINDOW,
         interval=int(interval.group(1)) if interval else DEFAULT_INTERVAL,
         compiled=bool(re.search(r'^compile_modules = ', text, re.M)),
-        merged_groups=bool(constructor) and constructor.group(1) == 'MergedGroupsOptimWrapperConstructor',
+        # the optimizer constructor (its registry scope dropped); mmengine's when the config names none
+        constructor=(constructor.group(1).split('.')[-1] if constructor else DEFAULT_CONSTRUCTOR)
+        if optim
+        else None,
         intervals=intervals,  # (s/iter, memory MB, loss)
     )
 
@@ -168,7 +173,7 @@ def measure(path: str, config: str | None = None) -> dict:
         gpus=parsed['gpus'],
         batch_per_gpu=parsed['batch'],
         compiled=parsed['compiled'],
-        merged_groups=parsed['merged_groups'],
+        optim_constructor=parsed['constructor'],
         logged_intervals=len(times),
         warm_up_intervals=skip,
         s_per_iter=round(s_per_iter, 4),
@@ -212,9 +217,16 @@ def render(records: list[dict]) -> str:
     )
 
 
-#: The param groups column: the protocols' MergedGroupsOptimWrapperConstructor, or mmengine's constructor
-#: (one group per parameter under a ``paramwise_cfg``; records from before the protocols merged them).
-GROUPS = {True: 'merged', False: "mmengine's"}
+#: The param groups column: the protocols' MergedGroupsOptimWrapperConstructor or mmengine's; any other
+#: constructor by its name, "?" for a log without the config. Records without the field ran before the
+#: protocols named a constructor, with mmengine's.
+GROUPS = {'MergedGroupsOptimWrapperConstructor': 'merged', DEFAULT_CONSTRUCTOR: "mmengine's", None: '?'}
+
+
+def groups_label(record: dict) -> str:
+    """The param groups cell of a record."""
+    constructor = record.get('optim_constructor', DEFAULT_CONSTRUCTOR)
+    return GROUPS.get(constructor, constructor)
 
 
 def render_comparisons(records: list[dict]) -> str:
@@ -235,7 +247,7 @@ def render_comparisons(records: list[dict]) -> str:
         ]
         lines += [
             f'| {osp.basename(r["config"])} | {"yes" if r["compiled"] else "no"} '
-            f'| {GROUPS[bool(r.get("merged_groups"))]} | {r["s_per_iter"]:.4f} '
+            f'| {groups_label(r)} | {r["s_per_iter"]:.4f} '
             f'| {r["time_ratio"]:.2f}x | {r["img_per_s"]:.1f} | {r["max_mem_gib"]:.2f} '
             f'| {r["loss_first"]:.2f} → {r["loss_last"]:.2f} |'
             for r in rows
