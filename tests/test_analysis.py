@@ -145,13 +145,20 @@ def load_tool(name: str) -> types.ModuleType:
 
 
 def fake_run(
-    work_dir, gpus: int, seconds: list[float], memory_mb: int = 3072, extra_config: str = ''
+    work_dir,
+    gpus: int,
+    seconds: list[float],
+    memory_mb: int = 3072,
+    extra_config: str = '',
+    model: str = "model = dict(type='MaskRCNN')\n",
 ) -> None:
     """A work dir as mmengine leaves it: dumped config, and a timestamped text log."""
     run = work_dir / '20260101_000000'
     run.mkdir(parents=True)
     config = (
-        "model = dict(type='MaskRCNN')\ntrain_dataloader = dict(\n    batch_size=2,\n    num_workers=2)\n"
+        model
+        + 'train_dataloader = dict(\n    batch_size=2,\n    num_workers=2,\n'
+        + "    sampler=dict(shuffle=True, type='DefaultSampler'))\n"
         + extra_config
     )
     (work_dir / 'litv2_s_fpn_1x_coco.py').write_text(config)
@@ -321,6 +328,10 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         extra_config="compile_modules = [\n    'backbone',\n]\n"
         "optim_wrapper = dict(\n    constructor='vitdense.MergedGroupsOptimWrapperConstructor',\n"
         "    loss_scale='dynamic')\n",
+        model='model = dict(\n    train_cfg=dict(\n        rcnn=dict(\n            sampler=dict(\n'
+        "                num=512,\n                type='vitdense.OnDeviceRandomSampler')),\n"
+        '        rpn=dict(\n            sampler=dict(\n                num=256,\n'
+        "                type='OnDeviceRandomSampler'))),\n    type='MaskRCNN')\n",
     )
     swin, litv2 = (
         train_speed.measure(str(tmp_path / n), config=f'configs/mask_rcnn/{n}.py') for n in ('swin', 'litv2')
@@ -331,13 +342,18 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
     assert (swin['compiled'], litv2['compiled'], litv2['time_ratio']) == (False, True, 0.8)
     constructors = [swin['optim_constructor'], litv2['optim_constructor']]
     assert constructors == ['DefaultOptimWrapperConstructor', 'MergedGroupsOptimWrapperConstructor']
+    # the model's samplers, scope dropped; a dataloader's sampler is not the model's
+    assert (swin['samplers'], litv2['samplers']) == ([], ['OnDeviceRandomSampler'])
     assert (
         train_speed.measure(str(tmp_path / 'plain'), config='c.py')['optim_constructor'] is None
     )  # no optim_wrapper logged
     table = train_speed.render([swin, litv2])
     assert '(baseline: swin.py)' in table
-    assert '| litv2.py | yes | merged | 0.4000 | 0.80x | 5.0 |' in table
-    assert "| swin.py | no | mmengine's | 0.5000 | 1.00x |" in table
+    assert '| litv2.py | yes | merged | on GPU | 0.4000 | 0.80x | 5.0 |' in table
+    assert "| swin.py | no | mmengine's | - | 0.5000 | 1.00x |" in table
+    for record in (swin, litv2):  # records from before the samplers were read: no sampler column
+        del record['samplers']
+    assert "| swin.py | no | mmengine's | 0.5000 | 1.00x |" in train_speed.render([swin, litv2])
     assert 'parallel efficiency' not in table  # no scaling records: no scaling table
     fake_run(tmp_path / 'four', 4, [9.0, 0.40, 0.40, 0.40])
     with pytest.raises(ValueError, match='GPUs, images per GPU'):

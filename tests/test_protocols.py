@@ -16,6 +16,8 @@ import pytest
 from conftest import REPO, repo_config
 from mmengine.config import Config
 
+from vitdense.utils.launch import load_config
+
 PROTOCOLS = osp.join(REPO, 'configs', '_base_', 'protocols')
 MODEL_CONFIGS = sorted(
     osp.relpath(p, REPO)
@@ -268,6 +270,23 @@ def test_protocol_merges_equal_param_groups(name) -> None:
     assert protocol(name).optim_wrapper.constructor == 'MergedGroupsOptimWrapperConstructor'
 
 
+@pytest.mark.parametrize(
+    ('name', 'mmdet_base'),
+    [
+        ('mask_rcnn_1x_coco', 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'),
+        ('mask_rcnn_3x_ms_crop_coco', 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'),
+    ],
+)
+def test_two_stage_protocols_sample_as_mmdet_on_the_gpu(name, mmdet_base) -> None:
+    """RPN and RoI head sample mmdet's numbers and fractions, with the permutation drawn on the GPU."""
+    cfg, base = protocol(name).model.train_cfg, load_config(mmdet_base).model.train_cfg
+    expected = plain(base)
+    for stage in ('rpn', 'rcnn'):
+        assert expected[stage]['sampler']['type'] == 'RandomSampler'
+        expected[stage]['sampler']['type'] = 'OnDeviceRandomSampler'
+    assert plain(cfg) == expected
+
+
 @pytest.mark.parametrize('path', MODEL_CONFIGS)
 def test_model_config_is_a_protocol_plus_a_backbone(path) -> None:
     """Its protocol's optimizer, schedule, pipelines and batch; its init checkpoint replaceable from the
@@ -283,6 +302,7 @@ def test_model_config_is_a_protocol_plus_a_backbone(path) -> None:
     allowed = FAMILY_DELTAS.get(family, set())
     for key in ('param_scheduler', 'train_cfg', 'auto_scale_lr'):
         assert plain(cfg[key]) == plain(base[key]), key
+    assert plain(cfg.model.get('train_cfg')) == plain(base.model.get('train_cfg')), 'its sampling, assigners'
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert plain(cfg[key].dataset.pipeline) == plain(base[key].dataset.pipeline)
         assert cfg[key].batch_size == base[key].batch_size

@@ -86,6 +86,9 @@ def parse_log(text: str) -> dict:
     interval = re.search(r'\blogger=dict\(\s*interval=(\d+)', text)
     optim = re.search(r'^optim_wrapper = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
     constructor = re.search(r"^    constructor='([\w.]+)'", optim.group(0), re.M) if optim else None
+    model = re.search(r'^model = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
+    # a sampler dict holds no parentheses: its type is the one before the dict closes
+    samplers = re.findall(r"\bsampler=dict\([^()]*?\btype='([\w.]+)'", model.group(0)) if model else []
     intervals = [tuple(map(float, m.groups())) for m in TRAIN_LINE.finditer(text)]
     return dict(
         gpus=int(match.group(1)) if match else 1,
@@ -98,6 +101,8 @@ def parse_log(text: str) -> dict:
         constructor=(constructor.group(1).split('.')[-1] if constructor else DEFAULT_CONSTRUCTOR)
         if optim
         else None,
+        # the model's training samplers (RPN, RoI head), scope dropped, in first-logged order
+        samplers=list(dict.fromkeys(t.split('.')[-1] for t in samplers)),
         intervals=intervals,  # (s/iter, memory MB, loss)
     )
 
@@ -174,6 +179,7 @@ def measure(path: str, config: str | None = None) -> dict:
         batch_per_gpu=parsed['batch'],
         compiled=parsed['compiled'],
         optim_constructor=parsed['constructor'],
+        samplers=parsed['samplers'],
         logged_intervals=len(times),
         warm_up_intervals=skip,
         s_per_iter=round(s_per_iter, 4),
@@ -229,25 +235,42 @@ def groups_label(record: dict) -> str:
     return GROUPS.get(constructor, constructor)
 
 
+#: The sampler column: mmdet's RandomSampler permutes on the CPU, vitdense's OnDeviceRandomSampler on the
+#: GPU; any other sampler by its name, "-" for a model without one.
+SAMPLERS = {'RandomSampler': "mmdet's (CPU)", 'OnDeviceRandomSampler': 'on GPU'}
+
+
+def samplers_label(record: dict) -> str:
+    """The sampler cell of a record."""
+    return ', '.join(SAMPLERS.get(t, t) for t in record['samplers']) or '-'
+
+
 def render_comparisons(records: list[dict]) -> str:
-    """One table per ``--compare`` call: every run's s/iter as a ratio against the call's first run."""
+    """One table per ``--compare`` call: every run's s/iter as a ratio against the call's first run.
+
+    A table has a sampler column when its records carry the field (older records do not).
+    """
     runs: dict[str, list[dict]] = {}
     for r in records:
         runs.setdefault(r['run'], []).append(r)
     blocks = []
     for rows in runs.values():
         first = rows[0]
+        with_samplers = all('samplers' in r for r in rows)
         lines = [
             f'**{first["gpus"]} GPU(s) x {first["batch_per_gpu"]} images, {first["device"]}, '
             f'{first["date"]}** (baseline: {osp.basename(first["baseline"])})',
             '',
-            '| config | compiled | param groups | s/iter | vs baseline | img/s | max memory/GPU (GiB) '
-            '| loss first → last |',
-            '|---|---|---|---:|---:|---:|---:|---|',
+            '| config | compiled | param groups | '
+            + ('sampler | ' if with_samplers else '')
+            + 's/iter | vs baseline | img/s | max memory/GPU (GiB) | loss first → last |',
+            '|---|---|---|' + ('---|' if with_samplers else '') + '---:|---:|---:|---:|---|',
         ]
         lines += [
             f'| {osp.basename(r["config"])} | {"yes" if r["compiled"] else "no"} '
-            f'| {groups_label(r)} | {r["s_per_iter"]:.4f} '
+            f'| {groups_label(r)} | '
+            + (f'{samplers_label(r)} | ' if with_samplers else '')
+            + f'{r["s_per_iter"]:.4f} '
             f'| {r["time_ratio"]:.2f}x | {r["img_per_s"]:.1f} | {r["max_mem_gib"]:.2f} '
             f'| {r["loss_first"]:.2f} → {r["loss_last"]:.2f} |'
             for r in rows

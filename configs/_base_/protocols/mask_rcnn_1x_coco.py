@@ -15,3 +15,11 @@ optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}),
 )
+# mmdet's RandomSampler drawing its permutation on the GPU instead of the CPU (the same uniform draw;
+# vitdense/models/task_modules.py says why): RPN and RoI head sample as mmdet's config says.
+model = dict(
+    train_cfg=dict(
+        rpn=dict(sampler=dict(type='OnDeviceRandomSampler')),
+        rcnn=dict(sampler=dict(type='OnDeviceRandomSampler')),
+    )
+)

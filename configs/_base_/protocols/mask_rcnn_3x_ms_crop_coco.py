@@ -13,3 +13,11 @@ optim_wrapper = dict(
     loss_scale='dynamic',
     paramwise_cfg=dict(custom_keys={'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult=0.0)}),
 )
+# mmdet's RandomSampler drawing its permutation on the GPU instead of the CPU (the same uniform draw;
+# vitdense/models/task_modules.py says why): RPN and RoI head sample as mmdet's config says.
+model = dict(
+    train_cfg=dict(
+        rpn=dict(sampler=dict(type='OnDeviceRandomSampler')),
+        rcnn=dict(sampler=dict(type='OnDeviceRandomSampler')),
+    )
+)
