@@ -343,7 +343,10 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
     constructors = [swin['optim_constructor'], litv2['optim_constructor']]
     assert constructors == ['DefaultOptimWrapperConstructor', 'MergedGroupsOptimWrapperConstructor']
     # the model's samplers, scope dropped; a dataloader's sampler is not the model's
-    assert (swin['samplers'], litv2['samplers']) == ([], ['OnDeviceRandomSampler'])
+    assert (swin['samplers'], litv2['samplers']) == (
+        {},
+        {'rcnn': ['OnDeviceRandomSampler'], 'rpn': ['OnDeviceRandomSampler']},
+    )
     assert (
         train_speed.measure(str(tmp_path / 'plain'), config='c.py')['optim_constructor'] is None
     )  # no optim_wrapper logged
@@ -358,6 +361,25 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
     fake_run(tmp_path / 'four', 4, [9.0, 0.40, 0.40, 0.40])
     with pytest.raises(ValueError, match='GPUs, images per GPU'):
         train_speed.compare(train_speed.measure(str(tmp_path / 'four'), config='c.py'), swin, 'x')
+
+
+def test_train_speed_reads_each_stages_own_sampler() -> None:
+    """A sampler's own type, not a nested sampler's (mmengine sorts ``neg_sampler`` before ``type``)."""
+    train_speed = load_tool('train_speed')
+    model = (
+        'model = dict(\n    train_cfg=dict(\n        rcnn=[\n'
+        '            dict(\n                sampler=dict(\n'
+        "                    neg_sampler=dict(floor_thr=-1, type='IoUBalancedNegSampler'),\n"
+        "                    pos_sampler=dict(type='InstanceBalancedPosSampler'),\n"
+        "                    type='CombinedSampler')),\n"
+        "            dict(sampler=dict(num=512, type='mmdet.RandomSampler')),\n        ],\n"
+        "        rpn=dict(sampler=dict(num=256, type='RandomSampler'))),\n    type='CascadeRCNN')\n"
+    )
+    samplers = train_speed.train_samplers(model)
+    assert samplers == {'rcnn': ['CombinedSampler', 'RandomSampler'], 'rpn': ['RandomSampler']}
+    label = train_speed.samplers_label(dict(samplers=samplers))
+    assert label == "rcnn: CombinedSampler, mmdet's (CPU); rpn: mmdet's (CPU)"
+    assert train_speed.train_samplers("model = dict(type='DINO')\n") == {}
 
 
 def test_train_speed_compares_captured_logs_of_several_configs(tmp_path, capsys) -> None:

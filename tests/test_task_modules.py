@@ -15,16 +15,33 @@ from mmengine.structures import InstanceData
 from vitdense.models.task_modules import OnDeviceRandomSampler
 
 
-def test_sampler_draws_distinct_gallery_elements_uniformly() -> None:
-    sampler = OnDeviceRandomSampler(num=50, pos_fraction=0.5)
+def test_sampler_draws_what_mmdets_draws_from_the_same_generator() -> None:
+    """On a CPU gallery both permute with the CPU generator: the same draw, element for element."""
     gallery = torch.randperm(5000, generator=torch.Generator().manual_seed(1))[:500]  # N distinct indices
+    cfg = dict(num=50, pos_fraction=0.5)
     torch.manual_seed(0)
-    draws = torch.stack([sampler.random_choice(gallery, 50) for _ in range(4000)])  # draws, num
-    assert draws.dtype == gallery.dtype and draws.device == gallery.device
-    assert all(len(set(d.tolist())) == 50 for d in draws[:100])  # without replacement
-    assert set(draws.unique().tolist()) == set(gallery.tolist())  # only the gallery, all of it
-    counts = torch.bincount(draws.flatten(), minlength=5000)[gallery]  # each element's draws, 400 expected
-    assert counts.min() > 240 and counts.max() < 560, (counts.min(), counts.max())  # 8 standard deviations
+    ours = [OnDeviceRandomSampler(**cfg).random_choice(gallery, 50) for _ in range(20)]
+    torch.manual_seed(0)
+    mmdets = [RandomSampler(**cfg).random_choice(gallery, 50) for _ in range(20)]
+    assert all(torch.equal(a, b) for a, b in zip(ours, mmdets, strict=True))
+    assert ours[0].dtype == gallery.dtype and len(set(ours[0].tolist())) == 50
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='the GPU path needs a GPU')
+def test_sampler_draws_on_the_gpu_deterministically() -> None:
+    sampler = OnDeviceRandomSampler(num=256, pos_fraction=0.5)
+    gallery = torch.arange(240_000, device='cuda') * 3
+    with torch.random.fork_rng(devices=[0]):
+        torch.use_deterministic_algorithms(True)
+        try:
+            torch.manual_seed(0)
+            first = sampler.random_choice(gallery, 256)
+            torch.manual_seed(0)
+            again = sampler.random_choice(gallery, 256)
+        finally:
+            torch.use_deterministic_algorithms(False)
+    assert first.is_cuda and torch.equal(first, again) and first.unique().numel() == 256
+    assert (first % 3 == 0).all()
 
 
 def test_sampler_permutes_on_the_gallerys_device_and_keeps_mmdets_path_for_arrays() -> None:
@@ -32,7 +49,7 @@ def test_sampler_permutes_on_the_gallerys_device_and_keeps_mmdets_path_for_array
     gallery = torch.arange(10, 30)
     with mock.patch('torch.randperm', wraps=torch.randperm) as randperm:
         sampler.random_choice(gallery, 4)
-    assert randperm.call_args.kwargs['device'] == gallery.device
+    assert randperm.call_args.kwargs.get('device') == gallery.device, 'the permutation is drawn on the CPU'
     chosen = sampler.random_choice(list(range(10, 30)), 4)
     assert isinstance(chosen, np.ndarray) and len(set(chosen.tolist())) == 4
     with pytest.raises(ValueError, match='cannot sample 5 distinct elements from a gallery of 4'):

@@ -87,8 +87,6 @@ def parse_log(text: str) -> dict:
     optim = re.search(r'^optim_wrapper = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
     constructor = re.search(r"^    constructor='([\w.]+)'", optim.group(0), re.M) if optim else None
     model = re.search(r'^model = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
-    # a sampler dict holds no parentheses: its type is the one before the dict closes
-    samplers = re.findall(r"\bsampler=dict\([^()]*?\btype='([\w.]+)'", model.group(0)) if model else []
     intervals = [tuple(map(float, m.groups())) for m in TRAIN_LINE.finditer(text)]
     return dict(
         gpus=int(match.group(1)) if match else 1,
@@ -101,10 +99,68 @@ def parse_log(text: str) -> dict:
         constructor=(constructor.group(1).split('.')[-1] if constructor else DEFAULT_CONSTRUCTOR)
         if optim
         else None,
-        # the model's training samplers (RPN, RoI head), scope dropped, in first-logged order
-        samplers=list(dict.fromkeys(t.split('.')[-1] for t in samplers)),
+        samplers=train_samplers(model.group(0)) if model else {},
         intervals=intervals,  # (s/iter, memory MB, loss)
     )
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the bracket closing the one opened just before ``start`` (quoted text skipped)."""
+    depth, quote = 1, None
+    for i in range(start, len(text)):
+        c = text[i]
+        if quote:
+            quote = None if c == quote else quote
+        elif c in '\'"':
+            quote = c
+        elif c in '([{':
+            depth += 1
+        elif c in ')]}':
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(text)
+
+
+def _top_level(body: str) -> list[tuple[str, str]]:
+    """The ``key=value`` items at the top level of a dict's body, as (key, value text)."""
+    items, i = [], 0
+    while (m := re.compile(r'\s*(\w+)=').match(body, i)) is not None:
+        j, depth, quote = m.end(), 0, None
+        while j < len(body) and (quote or depth or body[j] != ','):
+            c = body[j]
+            if quote:
+                quote = None if c == quote else quote
+            elif c in '\'"':
+                quote = c
+            elif c in '([{':
+                depth += 1
+            elif c in ')]}':
+                depth -= 1
+            j += 1
+        items.append((m.group(1), body[m.end() : j]))
+        i = j + 1
+    return items
+
+
+def train_samplers(model: str) -> dict[str, list[str]]:
+    """The training samplers of a logged ``model = dict(...)``, by ``train_cfg`` stage (``rpn``, ``rcnn``).
+
+    Each sampler is its dict's own ``type`` (nested samplers' types are not), scope dropped; a stage
+    with a list of samplers (Cascade R-CNN's stages) lists them in order.
+    """
+    train_cfg = re.search(r'\btrain_cfg=dict\(', model)
+    if train_cfg is None:
+        return {}
+    samplers = {}
+    for stage, value in _top_level(model[train_cfg.end() : _closing(model, train_cfg.end())]):
+        types, item = [], f'{stage}={value}'
+        for m in re.finditer(r'\bsampler=dict\(', item):
+            own = dict(_top_level(item[m.end() : _closing(item, m.end())])).get('type', '')
+            types.append(own.strip().strip('\'"').split('.')[-1])
+        if types:
+            samplers[stage] = types
+    return samplers
 
 
 def warm_up_intervals(window: str, interval: int) -> int:
@@ -241,8 +297,14 @@ SAMPLERS = {'RandomSampler': "mmdet's (CPU)", 'OnDeviceRandomSampler': 'on GPU'}
 
 
 def samplers_label(record: dict) -> str:
-    """The sampler cell of a record."""
-    return ', '.join(SAMPLERS.get(t, t) for t in record['samplers']) or '-'
+    """The sampler cell of a record: one label when every stage samples alike, else one per stage."""
+    stages = {
+        stage: ', '.join(dict.fromkeys(SAMPLERS.get(t, t) for t in types))
+        for stage, types in record['samplers'].items()
+    }
+    if len(set(stages.values())) <= 1:
+        return next(iter(stages.values()), '-')
+    return '; '.join(f'{stage}: {label}' for stage, label in stages.items())
 
 
 def render_comparisons(records: list[dict]) -> str:

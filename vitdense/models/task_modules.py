@@ -19,8 +19,9 @@ class OnDeviceRandomSampler(RandomSampler):
     ignored (about 240k at 800x1216), so each image costs milliseconds of single-threaded CPU
     per step while the GPU waits for the sampled indices. This sampler permutes on the
     gallery's device instead, as torchvision's ``BalancedPositiveNegativeSampler`` does: the
-    same uniform draw without replacement, from the device's generator (a seeded run picks
-    other anchors than mmdet's would; which ones is equally random).
+    same uniform draw without replacement (for a CPU gallery, mmdet's draw exactly), from the
+    device's generator, so a seeded run picks other anchors than mmdet's would and the device's
+    later random draws (drop path) differ too.
 
     Arguments are ``RandomSampler``'s. Galleries given as lists or arrays take mmdet's path.
     """

@@ -3,8 +3,8 @@
 # and ziplab/LIT detection/configs/lit/mask_rcnn_lit_s_fpn_1x_coco.py. The model, data, schedule
 # (linear warm-up, steps at epochs 8 and 11) and runtime are mmdet's stock ones, which equal
 # upstream's; upstream changed the optimizer (AdamW, norms without weight decay) and trained in
-# mixed precision (apex O1) on 8 GPUs x 2 images. A model config adds its backbone and the FPN's
-# in_channels.
+# mixed precision (apex O1) on 8 GPUs x 2 images. vitdense samples the RPN's and RoI head's
+# targets on the GPU (below). A model config adds its backbone and the FPN's in_channels.
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
