@@ -104,9 +104,12 @@ def parse_log(text: str) -> dict:
     )
 
 
-def _closing(text: str, start: int) -> int:
-    """The index of the bracket closing the one opened just before ``start`` (quoted text skipped)."""
-    depth, quote = 1, None
+def _end(text: str, start: int, at_comma: bool = False) -> int:
+    """The index, from ``start``, of the bracket closing the enclosing one (or of a comma at its level).
+
+    Quoted text is skipped; ``at_comma`` stops at the first comma outside brackets.
+    """
+    depth, quote = 0, None
     for i in range(start, len(text)):
         c = text[i]
         if quote:
@@ -116,9 +119,11 @@ def _closing(text: str, start: int) -> int:
         elif c in '([{':
             depth += 1
         elif c in ')]}':
-            depth -= 1
             if depth == 0:
                 return i
+            depth -= 1
+        elif c == ',' and at_comma and depth == 0:
+            return i
     return len(text)
 
 
@@ -126,20 +131,9 @@ def _top_level(body: str) -> list[tuple[str, str]]:
     """The ``key=value`` items at the top level of a dict's body, as (key, value text)."""
     items, i = [], 0
     while (m := re.compile(r'\s*(\w+)=').match(body, i)) is not None:
-        j, depth, quote = m.end(), 0, None
-        while j < len(body) and (quote or depth or body[j] != ','):
-            c = body[j]
-            if quote:
-                quote = None if c == quote else quote
-            elif c in '\'"':
-                quote = c
-            elif c in '([{':
-                depth += 1
-            elif c in ')]}':
-                depth -= 1
-            j += 1
-        items.append((m.group(1), body[m.end() : j]))
-        i = j + 1
+        end = _end(body, m.end(), at_comma=True)
+        items.append((m.group(1), body[m.end() : end]))
+        i = end + 1
     return items
 
 
@@ -153,10 +147,10 @@ def train_samplers(model: str) -> dict[str, list[str]]:
     if train_cfg is None:
         return {}
     samplers = {}
-    for stage, value in _top_level(model[train_cfg.end() : _closing(model, train_cfg.end())]):
+    for stage, value in _top_level(model[train_cfg.end() : _end(model, train_cfg.end())]):
         types, item = [], f'{stage}={value}'
         for m in re.finditer(r'\bsampler=dict\(', item):
-            own = dict(_top_level(item[m.end() : _closing(item, m.end())])).get('type', '')
+            own = dict(_top_level(item[m.end() : _end(item, m.end())])).get('type', '')
             types.append(own.strip().strip('\'"').split('.')[-1])
         if types:
             samplers[stage] = types
