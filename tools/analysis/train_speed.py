@@ -28,6 +28,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 import glob
 import json
@@ -104,37 +105,11 @@ def parse_log(text: str) -> dict:
     )
 
 
-def _end(text: str, start: int, at_comma: bool = False) -> int:
-    """The index, from ``start``, of the bracket closing the enclosing one (or of a comma at its level).
-
-    Quoted text is skipped; ``at_comma`` stops at the first comma outside brackets.
-    """
-    depth, quote = 0, None
-    for i in range(start, len(text)):
-        c = text[i]
-        if quote:
-            quote = None if c == quote else quote
-        elif c in '\'"':
-            quote = c
-        elif c in '([{':
-            depth += 1
-        elif c in ')]}':
-            if depth == 0:
-                return i
-            depth -= 1
-        elif c == ',' and at_comma and depth == 0:
-            return i
-    return len(text)
-
-
-def _top_level(body: str) -> list[tuple[str, str]]:
-    """The ``key=value`` items at the top level of a dict's body, as (key, value text)."""
-    items, i = [], 0
-    while (m := re.compile(r'\s*(\w+)=').match(body, i)) is not None:
-        end = _end(body, m.end(), at_comma=True)
-        items.append((m.group(1), body[m.end() : end]))
-        i = end + 1
-    return items
+def _keyword(call: ast.expr, name: str) -> ast.expr | None:
+    """The value of ``name=...`` in a ``dict(...)`` call of the logged config, if it has one."""
+    if not isinstance(call, ast.Call):
+        return None
+    return next((k.value for k in call.keywords if k.arg == name), None)
 
 
 def train_samplers(model: str) -> dict[str, list[str]]:
@@ -143,17 +118,19 @@ def train_samplers(model: str) -> dict[str, list[str]]:
     Each sampler is its dict's own ``type`` (nested samplers' types are not), scope dropped; a stage
     with a list of samplers (Cascade R-CNN's stages) lists them in order.
     """
-    train_cfg = re.search(r'\btrain_cfg=dict\(', model)
-    if train_cfg is None:
-        return {}
+    train_cfg = _keyword(ast.parse(model).body[0].value, 'train_cfg')
     samplers = {}
-    for stage, value in _top_level(model[train_cfg.end() : _end(model, train_cfg.end())]):
-        types, item = [], f'{stage}={value}'
-        for m in re.finditer(r'\bsampler=dict\(', item):
-            own = dict(_top_level(item[m.end() : _end(item, m.end())])).get('type', '')
-            types.append(own.strip().strip('\'"').split('.')[-1])
+    for stage in train_cfg.keywords if isinstance(train_cfg, ast.Call) else []:
+        found = [stage.value] if stage.arg == 'sampler' else []  # a one-stage train_cfg's own sampler
+        found += [
+            k.value
+            for node in ast.walk(stage.value)
+            for k in getattr(node, 'keywords', [])
+            if k.arg == 'sampler'
+        ]
+        types = [ast.literal_eval(t).split('.')[-1] for t in (_keyword(f, 'type') for f in found) if t]
         if types:
-            samplers[stage] = types
+            samplers[stage.arg] = types
     return samplers
 
 

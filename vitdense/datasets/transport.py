@@ -3,8 +3,8 @@
 A ``DataLoader`` worker hands each batch to the training process through a
 ``multiprocessing`` queue, pickled with ``ForkingPickler``: torch registers its tensors
 there, so an image crosses as a shared-memory handle. mmdet's ``BitmapMasks`` hold
-numpy arrays, which pickle by value: every mask of every image (up to a megabyte each
-at 800x1333, uint8) is written into the pipe by the worker and read back and copied by
+numpy arrays, which pickle by value: every mask of every image (a byte per pixel,
+uint8) is written into the pipe by the worker and read back and copied by
 the training process, on the step's critical path. :func:`register_mask_transport`
 (run by ``import vitdense``) registers a reducer for ``BitmapMasks`` with
 ``ForkingPickler`` alone, so the masks' bytes cross as a shared-memory tensor and come

@@ -16,8 +16,8 @@ class OnDeviceRandomSampler(RandomSampler):
     indices to the GPU, a workaround for a CUDA ``randperm`` bug of torch 1.8
     (pytorch/pytorch#57017, fixed in 1.9; open-mmlab/mmdetection#5014 asks to revert it once
     torch is fixed). An RPN's gallery of negatives is every anchor but the positives and the
-    ignored (about 240k at 800x1216), so each image costs milliseconds of single-threaded CPU
-    per step while the GPU waits for the sampled indices. This sampler permutes on the
+    ignored, five FPN levels of them, so each image costs single-threaded CPU time every step
+    while the GPU waits for the sampled indices. This sampler permutes on the
     gallery's device instead, as torchvision's ``BalancedPositiveNegativeSampler`` does: the
     same uniform draw without replacement (for a CPU gallery, mmdet's draw exactly), from the
     device's generator, so a seeded run picks other anchors than mmdet's would and the device's

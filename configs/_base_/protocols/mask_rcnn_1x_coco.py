@@ -4,8 +4,9 @@
 # (linear warm-up, steps at epochs 8 and 11) and runtime are mmdet's stock ones, which equal
 # upstream's; upstream changed the optimizer (AdamW, norms without weight decay) and trained in
 # mixed precision (apex O1) on 8 GPUs x 2 images. vitdense samples the RPN's and RoI head's
-# targets on the GPU (below). A model config adds its backbone and the FPN's in_channels.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+# targets on the GPU (../models/mask_rcnn_on_device_samplers.py). A model config adds its backbone
+# and the FPN's in_channels.
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../models/mask_rcnn_on_device_samplers.py']
 custom_imports = dict(imports=['vitdense'], allow_failed_imports=False)
 
 optim_wrapper = dict(
@@ -15,11 +16,4 @@ optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0)}),
 )
-# mmdet's RandomSampler drawing its permutation on the GPU instead of the CPU (the same uniform draw;
-# vitdense/models/task_modules.py says why): RPN and RoI head sample as mmdet's config says.
-model = dict(
-    train_cfg=dict(
-        rpn=dict(sampler=dict(type='OnDeviceRandomSampler')),
-        rcnn=dict(sampler=dict(type='OnDeviceRandomSampler')),
-    )
-)
+model = dict(train_cfg={{_base_.on_device_samplers}})
