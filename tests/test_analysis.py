@@ -409,3 +409,28 @@ def test_train_speed_compares_captured_logs_of_several_configs(tmp_path, capsys)
         pytest.raises(SystemExit, match='one per run'),
     ):
         train_speed.main()
+
+
+def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path) -> None:
+    common = dict(batch=128, shape=[224, 224], dtype='fp16', device='GPU', date='2026-12-03', code='c')
+    records = [
+        dict(common, run='r1', arch='a', variant='up', img_s=100.0, mem_gib=2.0),
+        dict(common, run='r1', arch='b', variant='up', img_s=50.0, mem_gib=1.0),
+        dict(common, run='r1', arch='a', variant='vd_c', img_s=150.0, mem_gib=1.5),
+        dict(common, run='r1', arch='b', variant='vd_c', error='InductorError: boom'),
+        dict(common, run='r1', arch='b', variant='vd', path='mm', img_s=60.0, mem_gib=1.0),
+        dict(common, run='r2', arch='a', variant='vd', img_s=120.0, mem_gib=1.0),  # no upstream in r2
+    ]
+    path = tmp_path / 'r.jsonl'
+    path.write_text(''.join(json.dumps(r) + '\n' for r in records))
+    doc = tmp_path / 'doc.md'
+    doc.write_text('# x\n<!-- vs_upstream:begin -->\nold\n<!-- vs_upstream:end -->\ntail\n')
+    tool = osp.join(REPO, 'tools/analysis/vs_upstream.py')
+    subprocess.run([sys.executable, tool, '--update', str(doc), '--records', str(path)], cwd=REPO, check=True)
+    text = doc.read_text()
+    assert 'old' not in text and text.endswith('<!-- vs_upstream:end -->\ntail\n')
+    assert '| a | vitdense, --compile | 150.0 | 1.50x | 1.50 |' in text
+    assert '| b | vitdense, eager (mm) | 60.0 | 1.20x | 1.00 |' in text
+    assert '| b | vitdense, --compile | failed: InductorError: boom | | |' in text
+    assert '| a | vitdense, eager | 120.0 |  | 1.00 |' in text
+    assert text.count('**train, classifier, 224x224, batch 128, fp16**') == 2

@@ -120,3 +120,41 @@ def test_inductor_refuses_a_tiling_with_a_bare_cant_split_after_the_mend() -> No
     mend_inductor()
     with pytest.raises(simd.CantSplit):
         raise simd.CantSplit
+
+
+def test_spectral_gating_compiles_with_inductor_and_equals_eager() -> None:
+    """Inductor itself (not only dynamo's tracing) compiles SpectFormer's filter, forward and backward.
+
+    torch's FFT path does not compile (complex64 in inductor, fake-tensor strides of the FFT on the
+    CPU); under compile the filter takes its matrix-product form, equal to the eager FFT.
+    """
+    from vitdense.models.backbones.spectformer import SpectralGating
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    gating = SpectralGating(8, (14, 8))
+    x = torch.randn(2, 13, 15, 8, requires_grad=True)
+    reference = gating(x)
+    (grad_x,) = torch.autograd.grad(reference.square().sum(), x)
+    compiled = torch.compile(gating, backend='inductor', dynamic=False)
+    out = compiled(x)
+    (compiled_grad_x,) = torch.autograd.grad(out.square().sum(), x)
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(compiled_grad_x, grad_x, atol=1e-4, rtol=1e-4)
+    torch._dynamo.reset()
+
+
+def test_is_exporting_is_true_under_torch_export_only() -> None:
+    """Export-only rewrites (LIT's written-out biased attention) stay out of compiled training."""
+    from vitdense.models.layers import is_exporting
+
+    class Flag(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + float(is_exporting())
+
+    x = torch.zeros(1)
+    torch._dynamo.reset()
+    assert Flag()(x).item() == 0.0
+    assert torch.compile(Flag(), backend='eager')(x).item() == 0.0
+    assert torch.export.export(Flag(), (x,), strict=False).module()(x).item() == 1.0
+    torch._dynamo.reset()

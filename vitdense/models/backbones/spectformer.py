@@ -30,6 +30,11 @@ and width. Under ``torch.export`` with symbolic sizes (``SpectralGating.dft_as_m
 forces it anywhere) the same filter is computed as matrix products with cosine / sine
 bases built from the input's size (:func:`spectral_filter_matmul`): one graph for every
 size, equal to the FFT path within float32 rounding (tested).
+
+Compile: ``torch.compile`` (``--compile``) takes the matrix-product path at every size. torch
+2.11's inductor fails on the FFT path (on the complex64 product on CUDA, on the FFT's strides
+on the CPU, and on the FFT behind a graph break); the product path compiles into one graph
+with the rest of the block.
 """
 
 from __future__ import annotations
@@ -145,7 +150,8 @@ class SpectralGating(nn.Module):
 
     Attributes:
         dft_as_matmul: Compute the transforms with :func:`spectral_filter_matmul` instead of
-            ``torch.fft``. Off by default; ``torch.export`` with symbolic sizes takes that path anyway.
+            ``torch.fft``. Off by default; ``torch.compile`` and ``torch.export`` with symbolic sizes
+            take that path anyway (see the module docstring).
     """
 
     dft_as_matmul: bool = False
@@ -158,10 +164,10 @@ class SpectralGating(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Filter ``x`` (B, H, W, C); computed in float32, returned in ``x``'s dtype."""
         _, H, W, _ = x.shape
-        symbolic = not (isinstance(H, int) and isinstance(W, int)) and torch.compiler.is_exporting()
+        symbolic = not (isinstance(H, int) and isinstance(W, int))
         with torch.autocast(device_type=x.device.type, enabled=False):
             weight = resample_spectral_filter(self.complex_weight.float(), self.filter_w, H, W)
-            if self.dft_as_matmul or symbolic:
+            if self.dft_as_matmul or symbolic or torch.compiler.is_dynamo_compiling():
                 return spectral_filter_matmul(x.float(), weight).to(x.dtype)
             freq = torch.fft.rfft2(x.float(), dim=(1, 2), norm='ortho')  # B, H, W//2+1, C
             out = torch.fft.irfft2(

@@ -8,6 +8,7 @@ from .ffn import ConvFFN
 from .patch_embed import PatchEmbed
 from .pos_embed import relative_position_index, resize_rel_pos_table, sincos_pos_embed_2d
 from .stage import Stage
+from .tracing import is_exporting
 from .window import pad_to_multiple, window_merge, window_partition
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     'GlobalAttention',
     'PatchEmbed',
     'Stage',
+    'is_exporting',
     'maybe_checkpoint',
     'pad_to_multiple',
     'relative_position_index',

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .tracing import is_exporting
 
 
 class GlobalAttention(nn.Module):
@@ -31,7 +32,7 @@ class GlobalAttention(nn.Module):
         """Attention of ``x`` (B, N, C) before the output projection (heads concatenated)."""
         B, N, C = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        if bias is not None and torch.compiler.is_exporting():
+        if bias is not None and is_exporting():
             # written out for torch.export: the ONNX exporter's decomposition of attention with a
             # bias cannot reshape its output (pytorch/pytorch#136543); same function
             logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1) + bias.to(q.dtype)  # B, heads, N, N

@@ -1,0 +1,81 @@
+"""Render records of vitdense's classifiers timed next to upstream's classification code as tables.
+
+The records come from a harness that runs upstream's model code (so it is not part of this
+repository) and vitdense's ``configs/imagenet`` classifier in one process, one JSON line per
+case: ``arch``, ``variant`` (``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense
+eager, ``vd_c``: vitdense with ``--compile``'s modules compiled), ``img_s``, ``mem_gib``,
+``run`` (the call), ``device``, ``date``, ``batch``, ``shape``, ``dtype``, and ``error`` for a case
+that failed. Each record's ``harness`` and ``code`` fields say what the step holds and which code
+ran. Every row's speed is a ratio against the first ``up`` record of the same run and arch; a
+run without one gets no ratio.
+
+Example:
+    python tools/analysis/vs_upstream.py --update docs/benchmarks.md \
+        --records docs/measurements/2026-12-03_h200_cls_vs_upstream.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vitdense.utils.analysis import rewrite_generated
+
+VARIANTS = {
+    'up': 'upstream, eager',
+    'up_c': 'upstream, compiled',
+    'vd': 'vitdense, eager',
+    'vd_c': 'vitdense, --compile',
+}
+
+
+def render(records: list[dict]) -> str:
+    """One table per run: each row's img/s against upstream's eager img/s in that run."""
+    runs: dict[str, list[dict]] = {}
+    for r in records:
+        runs.setdefault(r['run'], []).append(r)
+    blocks = []
+    for run, rows in runs.items():
+        first = rows[0]
+        base = {}
+        for r in rows:
+            if r['variant'] == 'up' and 'img_s' in r:
+                base.setdefault(r['arch'], r['img_s'])
+        shape = 'x'.join(map(str, first['shape']))
+        lines = [
+            f'**train, classifier, {shape}, batch {first["batch"]}, {first["dtype"]}** '
+            f'({first["device"]}, {first["date"]}, run {run}; code: {first["code"]})',
+            '',
+            '| model | variant | img/s | vs upstream eager | peak memory (GiB) |',
+            '|---|---|---:|---:|---:|',
+        ]
+        for r in rows:
+            variant = VARIANTS.get(r['variant'], r['variant'])
+            if r.get('path'):
+                variant += f' ({r["path"]})'
+            if 'error' in r:
+                lines.append(f'| {r["arch"]} | {variant} | failed: {r["error"]} | | |')
+                continue
+            ratio = f'{r["img_s"] / base[r["arch"]]:.2f}x' if r['arch'] in base else ''
+            lines.append(f'| {r["arch"]} | {variant} | {r["img_s"]:.1f} | {ratio} | {r["mem_gib"]:.2f} |')
+        blocks.append('\n'.join(lines))
+    return '\n\n'.join(blocks)
+
+
+def main() -> None:
+    """Rewrite the ``vs_upstream`` section of a Markdown file from records."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('--update', required=True, help='Markdown file whose generated section is rewritten')
+    parser.add_argument('--records', nargs='+', required=True, help='JSON-lines files of the harness')
+    args = parser.parse_args()
+    records = [json.loads(line) for f in args.records for line in open(f) if line.strip()]
+    rewrite_generated(
+        args.update, 'vs_upstream', 'tools/analysis/vs_upstream.py', args.records, render(records)
+    )
+    print(f'updated {args.update} from {len(records)} records')
+
+
+if __name__ == '__main__':
+    main()
