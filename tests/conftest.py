@@ -79,12 +79,27 @@ BACKBONE_FACTORIES = [
     pytest.param(partial(cls, arch=next(iter(cls.arch_zoo))), id=cls.__name__)
     for cls in registered_backbones()
 ] + [pytest.param(partial(TimmPyramid, **kw), id=f'TimmPyramid-{name}') for name, kw in TIMM_PYRAMIDS.items()]
-#: Every size of every family, and the TimmPyramid models.
-ALL_BACKBONES = [
-    pytest.param(partial(cls, arch=arch), id=f'{cls.__name__}-{arch}')
-    for cls in registered_backbones()
-    for arch in cls.arch_zoo
-] + BACKBONE_FACTORIES[len(registered_backbones()) :]
+#: Settings of an arch that only scale it (widths, depths, heads, stochastic depth): sizes that
+#: differ in nothing else run the same code.
+SCALING_SETTINGS = {'embed_dims', 'embed_dim', 'depths', 'depth', 'num_heads', 'drop_path_rate', 'stem_dims'}
+
+
+def _every_size(cls: type) -> list:
+    """Each size of ``cls``; a size whose other settings an earlier size already has runs in the sweep."""
+    params, layouts = [], []
+    for arch, settings in cls.arch_zoo.items():
+        layout = {k: v for k, v in settings.items() if k not in SCALING_SETTINGS}
+        marks = pytest.mark.sweep if layout in layouts else ()
+        layouts.append(layout)
+        params.append(pytest.param(partial(cls, arch=arch), id=f'{cls.__name__}-{arch}', marks=marks))
+    return params
+
+
+#: Every size of every family (sizes that only scale an earlier one marked ``sweep``), and the
+#: TimmPyramid models.
+ALL_BACKBONES = [p for cls in registered_backbones() for p in _every_size(cls)] + BACKBONE_FACTORIES[
+    len(registered_backbones()) :
+]
 
 
 # depth-1 versions of each backbone: the same operators as the real sizes, small graphs

@@ -1,12 +1,15 @@
 """torch.compile traces every backbone whole: no graph breaks, no recompiles for same-size batches.
 
-Only TorchDynamo's tracing runs here (a counting backend, no code generation), which is
+Mostly TorchDynamo's tracing runs here (a counting backend, no code generation), which is
 what decides graph breaks and recompiles; a graph without breaks also has no
-``.item()``-style host-device synchronisation in the forward.
+``.item()``-style host-device synchronisation in the forward. One case runs inductor's CPU
+code generation (it needs a C++ compiler), for a module whose tracing passes but whose
+compilation failed.
 """
 
 from __future__ import annotations
 
+import shutil
 from functools import partial
 
 import pytest
@@ -122,6 +125,9 @@ def test_inductor_refuses_a_tiling_with_a_bare_cant_split_after_the_mend() -> No
         raise simd.CantSplit
 
 
+@pytest.mark.skipif(
+    not (shutil.which('g++') or shutil.which('c++')), reason="inductor's CPU code needs a C++ compiler"
+)
 def test_spectral_gating_compiles_with_inductor_and_equals_eager() -> None:
     """Inductor itself (not only dynamo's tracing) compiles SpectFormer's filter, forward and backward.
 
@@ -135,12 +141,13 @@ def test_spectral_gating_compiles_with_inductor_and_equals_eager() -> None:
     gating = SpectralGating(8, (14, 8))
     x = torch.randn(2, 13, 15, 8, requires_grad=True)
     reference = gating(x)
-    (grad_x,) = torch.autograd.grad(reference.square().sum(), x)
+    grads = torch.autograd.grad(reference.square().sum(), (x, gating.complex_weight))
     compiled = torch.compile(gating, backend='inductor', dynamic=False)
     out = compiled(x)
-    (compiled_grad_x,) = torch.autograd.grad(out.square().sum(), x)
+    compiled_grads = torch.autograd.grad(out.square().sum(), (x, gating.complex_weight))
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(compiled_grad_x, grad_x, atol=1e-4, rtol=1e-4)
+    for compiled_grad, grad in zip(compiled_grads, grads, strict=True):  # the input's, the filter's
+        torch.testing.assert_close(compiled_grad, grad, atol=1e-4, rtol=1e-4)
     torch._dynamo.reset()
 
 
@@ -157,4 +164,28 @@ def test_is_exporting_is_true_under_torch_export_only() -> None:
     assert Flag()(x).item() == 0.0
     assert torch.compile(Flag(), backend='eager')(x).item() == 0.0
     assert torch.export.export(Flag(), (x,), strict=False).module()(x).item() == 1.0
+    torch._dynamo.reset()
+
+
+def test_compiled_biased_attention_keeps_sdpa_and_export_writes_it_out() -> None:
+    """LIT's relative-position bias: SDPA in compiled training, the written-out form only for export."""
+    from vitdense.models.layers import GlobalAttention
+
+    class Biased(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = GlobalAttention(8, 2)
+            self.bias = torch.nn.Parameter(torch.randn(2, 5, 5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.attn(x, self.bias)
+
+    model, x = Biased().eval(), torch.randn(1, 5, 8)
+    compiled, graphs = traced(model)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
+    called = {str(n.target) for n in graphs[0].graph.nodes if n.op == 'call_function'}
+    assert any('scaled_dot_product_attention' in c for c in called)
+    exported = torch.export.export(model, (x,), strict=False).graph
+    assert not any('scaled_dot_product' in str(n.target) for n in exported.nodes)
     torch._dynamo.reset()

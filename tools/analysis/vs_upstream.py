@@ -54,7 +54,8 @@ def render(records: list[dict]) -> str:
             if r.get('path'):
                 variant += f' ({r["path"]})'
             if 'error' in r:
-                lines.append(f'| {r["arch"]} | {variant} | failed: {r["error"]} | | |')
+                error = r['error'].replace('|', '\\|')
+                lines.append(f'| {r["arch"]} | {variant} | failed: {error} | | |')
                 continue
             ratio = f'{r["img_s"] / base[r["arch"]]:.2f}x' if r['arch'] in base else ''
             lines.append(f'| {r["arch"]} | {variant} | {r["img_s"]:.1f} | {ratio} | {r["mem_gib"]:.2f} |')

@@ -212,8 +212,8 @@ def _explain(exc: Exception, step: str) -> ExportError:
         return ExportError(
             f'{step}: the operator {op.group(1) or op.group(2)} has no ONNX translation in torch '
             f'{torch.__version__}. '
-            'Way out: write the computation with other operators under torch.compiler.is_exporting() '
-            '(as SpectFormer does for its FFT), or register an onnxscript function for it with '
+            'Way out: write the computation with other operators under vitdense.models.layers.is_exporting() '
+            '(as LIT does for its biased attention), or register an onnxscript function for it with '
             'torch.onnx.export(custom_translation_table=...).'
         )
     lines = [line for line in text.splitlines() if line.strip()]

@@ -29,7 +29,9 @@ Export: ONNX Runtime cannot run the ONNX ``DFT`` of a graph exported with dynami
 and width. Under ``torch.export`` with symbolic sizes (``SpectralGating.dft_as_matmul``
 forces it anywhere) the same filter is computed as matrix products with cosine / sine
 bases built from the input's size (:func:`spectral_filter_matmul`): one graph for every
-size, equal to the FFT path within float32 rounding (tested).
+size, equal to the FFT path within float32 rounding (tested) while float32 matrix products
+run in full precision, torch's default (TF32, ``torch.backends.cuda.matmul.allow_tf32``,
+rounds their inputs to 10 mantissa bits).
 
 Compile: ``torch.compile`` (``--compile``) takes the matrix-product path at every size. torch
 2.11's inductor fails on the FFT path (on the complex64 product on CUDA, on the FFT's strides
