@@ -79,9 +79,9 @@ BACKBONE_FACTORIES = [
     pytest.param(partial(cls, arch=next(iter(cls.arch_zoo))), id=cls.__name__)
     for cls in registered_backbones()
 ] + [pytest.param(partial(TimmPyramid, **kw), id=f'TimmPyramid-{name}') for name, kw in TIMM_PYRAMIDS.items()]
-#: Settings of an arch that only scale it (widths, depths, heads, stochastic depth): sizes that
-#: differ in nothing else run the same code.
-SCALING_SETTINGS = {'embed_dims', 'embed_dim', 'depths', 'depth', 'num_heads', 'drop_path_rate', 'stem_dims'}
+#: Settings of an arch that only scale it (widths, depths, heads): sizes that differ in nothing else
+#: run the same code (tests/test_backbones.py checks their structure).
+SCALING_SETTINGS = {'embed_dims', 'depths', 'depth', 'num_heads', 'stem_dims'}
 
 
 def _every_size(cls: type) -> list:

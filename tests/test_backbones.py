@@ -161,3 +161,35 @@ def test_missing_pretrained_file_says_where_to_get_it(factory, checkpoint, hint)
     model = factory(init_cfg=dict(type='Pretrained', checkpoint=checkpoint))
     with pytest.raises(FileNotFoundError, match=re.escape(hint)):
         model.init_weights()
+
+
+def structure(model: nn.Module) -> set[tuple]:
+    """What decides a backbone's code path: module types, their flags and kinds, HiLo's non-empty halves."""
+    found = set()
+    for m in model.modules():
+        flags = tuple(
+            sorted(
+                (k, v)
+                for k, v in vars(m).items()
+                if isinstance(v, (bool, str)) and k[0] != '_' and k != 'arch_name'  # the size's own name
+            )
+        )
+        halves = (m.l_heads > 0, m.h_heads > 0) if hasattr(m, 'l_heads') else ()
+        found.add((type(m).__name__, flags, halves))
+    return found
+
+
+def test_sizes_left_to_the_sweep_have_the_structure_of_a_size_the_default_suite_checks() -> None:
+    """Sizes left to the sweep only scale a size the default suite checks: they add no code path."""
+    checked, swept = {}, []
+    for p in ALL_BACKBONES[: -len(TIMM_PYRAMIDS)]:
+        family = p.id.split('-')[0]
+        with torch.device('meta'):
+            found = structure(p.values[0]())
+        if p.marks:
+            swept.append((p.id, family, found))
+        else:
+            checked.setdefault(family, set()).update(found)
+    assert swept
+    for name, family, found in swept:
+        assert found <= checked[family], f'{name} adds {sorted(found - checked[family])}'

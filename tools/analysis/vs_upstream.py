@@ -4,10 +4,11 @@ The records come from a harness that runs upstream's model code (so it is not pa
 repository) and vitdense's ``configs/imagenet`` classifier in one process, one JSON line per
 case: ``arch``, ``variant`` (``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense
 eager, ``vd_c``: vitdense with ``--compile``'s modules compiled), ``img_s``, ``mem_gib``,
-``run`` (the call), ``device``, ``date``, ``batch``, ``shape``, ``dtype``, and ``error`` for a case
-that failed. Each record's ``harness`` and ``code`` fields say what the step holds and which code
-ran. Every row's speed is a ratio against the first ``up`` record of the same run and arch; a
-run without one gets no ratio.
+``run`` (the call), ``device``, ``date``, ``batch``, ``shape``, ``dtype``, ``path`` where the case
+forced one of a module's code paths (shown with the variant), and ``error`` for a case that
+failed. Each record's ``harness`` and ``code`` fields say what the step holds and which code ran.
+Every row's speed is a ratio against the first ``up`` record of the same run and arch; a run
+without one gets no ratio.
 
 Example:
     python tools/analysis/vs_upstream.py --update docs/benchmarks.md \
@@ -54,7 +55,7 @@ def render(records: list[dict]) -> str:
             if r.get('path'):
                 variant += f' ({r["path"]})'
             if 'error' in r:
-                error = r['error'].replace('|', '\\|')
+                error = ' '.join(r['error'].split()).replace('|', '\\|')
                 lines.append(f'| {r["arch"]} | {variant} | failed: {error} | | |')
                 continue
             ratio = f'{r["img_s"] / base[r["arch"]]:.2f}x' if r['arch'] in base else ''
