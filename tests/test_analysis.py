@@ -20,7 +20,7 @@ from conftest import REPO
 from torchvision.ops import deform_conv2d
 
 from vitdense.models.backbones import LITv2
-from vitdense.utils.analysis import count_macs, set_reference
+from vitdense.utils.analysis import count_macs, read_jsonl, set_reference
 
 
 def test_attention_and_deformable_conv_are_counted() -> None:
@@ -457,5 +457,5 @@ def test_generated_sections_are_what_their_tools_render_from_the_named_records(d
     assert sections and len(sections) == text.count(':begin -->')
     for _, tool, sources, body in sections:
         paths = re.findall(r'`([^`]+)`', sources)
-        records = [json.loads(line) for p in paths for line in open(osp.join(REPO, p)) if line.strip()]
+        records = read_jsonl([osp.join(REPO, p) for p in paths])
         assert load_tool(osp.basename(tool).removesuffix('.py')).render(records) == body, (doc, tool)

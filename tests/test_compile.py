@@ -18,6 +18,13 @@ from conftest import BACKBONE_FACTORIES, TINY_ARCHS
 from vitdense.models.backbones import SGFormer
 
 
+@pytest.fixture(autouse=True)
+def _fresh_dynamo():
+    """No compiled code or guards carried from one test into the next, failed or not."""
+    yield
+    torch._dynamo.reset()
+
+
 def traced(model: torch.nn.Module, **kwargs) -> tuple[torch.nn.Module, list[torch.fx.GraphModule]]:
     """``model`` under ``torch.compile`` with a backend that only records the graphs dynamo traces."""
     torch._dynamo.reset()
@@ -134,13 +141,6 @@ def _inductor_has_a_cpp_compiler() -> bool:
     return True
 
 
-@pytest.fixture(autouse=True)
-def _fresh_dynamo():
-    """No compiled code or guards carried from one test into the next, failed or not."""
-    yield
-    torch._dynamo.reset()
-
-
 @pytest.mark.skipif(not _inductor_has_a_cpp_compiler(), reason="inductor's CPU code needs a C++ compiler")
 def test_spectral_gating_compiles_with_inductor_and_equals_eager() -> None:
     """Inductor itself (not only dynamo's tracing) compiles SpectFormer's filter, forward and backward.
@@ -150,7 +150,6 @@ def test_spectral_gating_compiles_with_inductor_and_equals_eager() -> None:
     """
     from vitdense.models.backbones.spectformer import SpectralGating
 
-    torch._dynamo.reset()
     torch.manual_seed(0)
     gating = SpectralGating(8, (14, 8))
     x = torch.randn(2, 13, 15, 8, requires_grad=True)
@@ -162,7 +161,6 @@ def test_spectral_gating_compiles_with_inductor_and_equals_eager() -> None:
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
     for compiled_grad, grad in zip(compiled_grads, grads, strict=True):  # the input's, the filter's
         torch.testing.assert_close(compiled_grad, grad, atol=1e-4, rtol=1e-4)
-    torch._dynamo.reset()
 
 
 def test_is_exporting_is_true_under_torch_export_only() -> None:
@@ -174,11 +172,9 @@ def test_is_exporting_is_true_under_torch_export_only() -> None:
             return x + float(is_exporting())
 
     x = torch.zeros(1)
-    torch._dynamo.reset()
     assert Flag()(x).item() == 0.0
     assert torch.compile(Flag(), backend='eager')(x).item() == 0.0
     assert torch.export.export(Flag(), (x,), strict=False).module()(x).item() == 1.0
-    torch._dynamo.reset()
 
 
 def test_compiled_biased_attention_keeps_sdpa_and_export_writes_it_out() -> None:
@@ -202,4 +198,3 @@ def test_compiled_biased_attention_keeps_sdpa_and_export_writes_it_out() -> None
     assert any('scaled_dot_product_attention' in c for c in called)
     exported = torch.export.export(model, (x,), strict=False).graph
     assert not any('scaled_dot_product' in str(n.target) for n in exported.nodes)
-    torch._dynamo.reset()

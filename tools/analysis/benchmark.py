@@ -39,7 +39,14 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from vitdense.utils.analysis import build_model, count_macs, dummy_batch, rewrite_generated, set_reference
+from vitdense.utils.analysis import (
+    build_model,
+    count_macs,
+    dummy_batch,
+    read_jsonl,
+    rewrite_generated,
+    set_reference,
+)
 from vitdense.utils.launch import COMPILED_MODULES, compile_modules, mend_inductor, task_scope
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -270,7 +277,7 @@ def main() -> None:
     parser.add_argument('--records', nargs='*', default=[], help='JSON-lines files of earlier results')
     args = parser.parse_intermixed_args()
     if args.update:
-        records = [json.loads(line) for f in args.records for line in open(f) if line.strip()]
+        records = read_jsonl(args.records)
         rewrite_generated(
             args.update, 'benchmark', 'tools/analysis/benchmark.py', args.records, render(records)
         )

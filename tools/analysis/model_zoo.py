@@ -31,7 +31,7 @@ import re
 import torch
 import yaml
 
-from vitdense.utils.analysis import measure_complexity
+from vitdense.utils.analysis import measure_complexity, read_jsonl
 from vitdense.utils.launch import load_config
 
 TASKS = {
@@ -83,11 +83,6 @@ def model_digest(path: str) -> str:
         return value
 
     return hashlib.sha1(repr(architecture(load_config(path).model.to_dict())).encode()).hexdigest()
-
-
-def read_jsonl(paths: list[str]) -> list[dict]:
-    """Every record of some JSON-lines files."""
-    return [json.loads(line) for path in paths for line in open(path) if line.strip()]
 
 
 def published_cell(result: dict | None) -> str:

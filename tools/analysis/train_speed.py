@@ -40,7 +40,7 @@ import sys
 
 from mmengine.config import Config
 
-from vitdense.utils.analysis import rewrite_generated
+from vitdense.utils.analysis import read_jsonl, rewrite_generated
 from vitdense.utils.launch import load_config
 
 #: Iterations of the published schedules at 16 images per iteration: COCO train2017 keeps
@@ -402,7 +402,7 @@ def main() -> None:
             with open(args.json, 'a') as f:
                 f.write(json.dumps(record) + '\n')
     if args.update:
-        records = [json.loads(line) for path in args.records for line in open(path) if line.strip()]
+        records = read_jsonl(args.records)
         rewrite_generated(
             args.update, 'train_speed', 'tools/analysis/train_speed.py', args.records, render(records)
         )

@@ -18,9 +18,8 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 
-from vitdense.utils.analysis import rewrite_generated
+from vitdense.utils.analysis import read_jsonl, rewrite_generated
 
 VARIANTS = {
     'up': 'upstream, eager',
@@ -72,7 +71,7 @@ def main() -> None:
     parser.add_argument('--update', required=True, help='Markdown file whose generated section is rewritten')
     parser.add_argument('--records', nargs='+', required=True, help='JSON-lines files of the harness')
     args = parser.parse_args()
-    records = [json.loads(line) for f in args.records for line in open(f) if line.strip()]
+    records = read_jsonl(args.records)
     rewrite_generated(
         args.update, 'vs_upstream', 'tools/analysis/vs_upstream.py', args.records, render(records)
     )

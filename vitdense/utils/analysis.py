@@ -11,6 +11,7 @@ the box head on 1000 proposals and the mask head on 100 of them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -184,6 +185,11 @@ def measure_complexity(
         backbone_params_m=round(params_in_millions(model.backbone), 2),
         backbone_gflops=round(count_macs(lambda: model.backbone(inputs)) / 1e9, 1),
     )
+
+
+def read_jsonl(paths: Sequence[str]) -> list[dict]:
+    """Every record of some JSON-lines files (the analysis tools' ``--records`` / results)."""
+    return [json.loads(line) for path in paths for line in open(path) if line.strip()]
 
 
 def rewrite_generated(path: str, tag: str, tool: str, sources: Sequence[str], body: str) -> None:

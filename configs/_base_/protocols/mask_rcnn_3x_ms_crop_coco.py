@@ -1,8 +1,8 @@
 # Mask R-CNN + FPN on COCO, 3x schedule with multi-scale training and random crops, as Swin and
-# PVTv2 trained: mmdet's swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py, inherited as it is
-# but for its samplers, which draw on the GPU (../models/mask_rcnn_on_device_samplers.py)
-# (each image picks multi-scale resizing, or resize -> random crop -> multi-scale resizing; AdamW;
-# norms and position tables without weight decay; mixed precision). whai362/PVT
+# PVTv2 trained: mmdet's swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py (each image picks
+# multi-scale resizing, or resize -> random crop -> multi-scale resizing; AdamW; norms and position
+# tables without weight decay; mixed precision), inherited as it is but for its samplers, which
+# draw on the GPU (../models/mask_rcnn_on_device_samplers.py). whai362/PVT
 # detection/configs/mask_rcnn_pvt_v2_b2_fpn_3x_mstrain.py trains the same recipe with a shorter
 # warm-up, in fp32. vitdense names its position tables `pos_embed` and `cls_token`: they join the
 # no-decay rule. A model config adds its backbone and the FPN's in_channels.
