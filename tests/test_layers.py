@@ -1,10 +1,12 @@
-"""The shared padding and window helpers."""
+"""The shared padding and window helpers, and attention in small windows."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from vitdense.models.layers import pad_to_multiple, window_merge, window_partition
+from vitdense.models.layers import pad_to_multiple, window_attention, window_merge, window_partition
 
 
 def test_pad_to_multiple_pads_bottom_right_only() -> None:
@@ -26,3 +28,38 @@ def test_window_partition_and_merge() -> None:
     expected = x[0, 0:3, 3:6, : heads * d].reshape(s * s, heads, d).transpose(0, 1)
     torch.testing.assert_close(q[1], expected)
     torch.testing.assert_close(window_merge(k, s, Hp, Wp), x[..., heads * d : 2 * heads * d])
+
+
+@pytest.mark.parametrize('keys', [4, 16, 17])
+def test_window_attention_is_sdpa_eager_and_compiled(keys) -> None:
+    """Written out under compile up to 16 keys (SDPA above); the same function either way."""
+    q, k, v = torch.randn(3, 2, 5, 8), torch.randn(3, 2, keys, 8), torch.randn(3, 2, keys, 8)
+    expected = F.scaled_dot_product_attention(q, k, v)
+    assert torch.equal(window_attention(q, k, v), expected)
+    graphs = []
+
+    def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(graph)
+        return graph.forward
+
+    torch._dynamo.reset()
+    try:
+        compiled = torch.compile(window_attention, backend=backend, fullgraph=True)(q, k, v)
+    finally:
+        torch._dynamo.reset()
+    torch.testing.assert_close(compiled, expected, atol=1e-6, rtol=1e-5)
+    called = [str(n.target) for n in graphs[0].graph.nodes if n.op == 'call_function']
+    assert any('scaled_dot_product_attention' in c for c in called) == (keys > 16), called
+
+
+def test_window_attention_keeps_the_dtype_and_float32_softmax_under_autocast() -> None:
+    q, k, v = (torch.randn(4, 2, 4, 8).bfloat16() for _ in range(3))
+    compiled = torch.compile(window_attention, backend='eager', fullgraph=True)
+    try:
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = compiled(q, k, v)
+    finally:
+        torch._dynamo.reset()
+    assert out.dtype == torch.bfloat16
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float())  # float32 logits, softmax
+    torch.testing.assert_close(out.float(), expected, atol=0, rtol=2**-8)

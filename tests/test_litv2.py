@@ -51,7 +51,9 @@ def reference_hilo(attn: HiLoAttention, x: torch.Tensor) -> torch.Tensor:
     [(2, 0.9, 12), (4, 0.9, 12), (1, 0.9, 24), (2, 0.0, 6), (2, 1.0, 6), (3, 0.5, 4)],
 )
 @pytest.mark.parametrize('size', [(8, 8), (7, 11)])
-def test_hilo_matches_reference(window_size, alpha, heads, size) -> None:
+@pytest.mark.parametrize('compiled', [False, True], ids=['eager', 'compiled'])
+def test_hilo_matches_reference(window_size, alpha, heads, size, compiled) -> None:
+    """Eager, and traced by torch.compile (where windows of up to 16 tokens are written out)."""
     dims = heads * 8
     attn = HiLoAttention(dims, heads, window_size, alpha)
     for p in attn.parameters():
@@ -59,7 +61,11 @@ def test_hilo_matches_reference(window_size, alpha, heads, size) -> None:
     x = torch.randn(2, *size, dims)
     expected_lofi = heads if window_size == 1 else int(heads * alpha)
     assert (attn.l_heads, attn.h_heads) == (expected_lofi, heads - expected_lofi)
-    torch.testing.assert_close(attn(x), reference_hilo(attn, x), atol=1e-5, rtol=1e-4)
+    run = torch.compile(attn, backend='eager', fullgraph=True) if compiled else attn
+    try:
+        torch.testing.assert_close(run(x), reference_hilo(attn, x), atol=1e-5, rtol=1e-4)
+    finally:
+        torch._dynamo.reset()
 
 
 def test_deform_conv_offsets_follow_dcn_layout() -> None:

@@ -31,6 +31,7 @@ from ..layers import (
     PatchEmbed,
     Stage,
     pad_to_multiple,
+    window_attention,
     window_merge,
     window_partition,
 )
@@ -82,7 +83,7 @@ class HiLoAttention(nn.Module):
         """Window attention over ``x`` (B, Hp, Wp, C), sides multiples of the window."""
         _, Hp, Wp, _ = x.shape
         q, k, v = window_partition(self.h_qkv(x), self.window_size, self.h_heads, self.head_dims)
-        out = F.scaled_dot_product_attention(q, k, v)  # B*nW, heads, s*s, d
+        out = window_attention(q, k, v)  # B*nW, heads, s*s, d
         return self.h_proj(window_merge(out, self.window_size, Hp, Wp))
 
     def _lofi(self, x: Tensor, x_padded: Tensor) -> Tensor:

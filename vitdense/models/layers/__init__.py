@@ -1,6 +1,6 @@
 """Building blocks shared by several vitdense backbones."""
 
-from .attention import GlobalAttention
+from .attention import GlobalAttention, window_attention
 from .checkpoint import maybe_checkpoint
 from .context_broadcast import ContextBroadcast
 from .deform import DeformableTokenMerging, DeformConv2dPack
@@ -25,6 +25,7 @@ __all__ = [
     'relative_position_index',
     'resize_rel_pos_table',
     'sincos_pos_embed_2d',
+    'window_attention',
     'window_merge',
     'window_partition',
 ]

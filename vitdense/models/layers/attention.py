@@ -1,11 +1,40 @@
-"""Global multi-head self-attention on ``F.scaled_dot_product_attention``."""
+"""Global multi-head self-attention on ``F.scaled_dot_product_attention``, and attention in small windows."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .tracing import is_exporting
+
+#: Keys up to which compiled :func:`window_attention` is written out.
+SHORT_KEYS = 16
+
+
+def window_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """``F.scaled_dot_product_attention(q, k, v)`` for windows of a few tokens (HiLo's 2 x 2).
+
+    Fused attention kernels tile queries and keys by 64 or more, so on 4-token windows most of
+    each tile is padding. Under ``torch.compile``, with at most :data:`SHORT_KEYS` keys, the
+    products are written out as broadcast multiply-sums in float32 (softmax in float32, as the
+    fused kernels do), which inductor fuses into a few memory-bound kernels. Eagerly that would
+    materialise (..., N, M, d) products, so eager keeps SDPA.
+
+    Args:
+        q: (..., N, d) queries.
+        k: (..., M, d) keys.
+        v: (..., M, d) values.
+
+    Returns:
+        (..., N, d) in ``v``'s dtype.
+    """
+    if not torch.compiler.is_dynamo_compiling() or k.shape[-2] > SHORT_KEYS:
+        return F.scaled_dot_product_attention(q, k, v)
+    logits = (q.float()[..., :, None, :] * k.float()[..., None, :, :]).sum(-1) * q.shape[
+        -1
+    ] ** -0.5  # ..., N, M
+    return (logits.softmax(-1)[..., None] * v.float()[..., None, :, :]).sum(-2).to(v.dtype)
 
 
 class GlobalAttention(nn.Module):
