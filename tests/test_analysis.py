@@ -421,6 +421,16 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
         dict(common, run='r1', arch='b', variant='vd_c', error='InductorError: boom'),
         dict(common, run='r1', arch='b', variant='vd', path='mm', img_s=60.0, mem_gib=1.0),
         dict(common, run='r2', arch='a', variant='vd', img_s=120.0, mem_gib=1.0),  # no upstream in r2
+        dict(
+            common,
+            run='r3',
+            arch='a',
+            variant='up',
+            img_s=100.0,
+            img_s_windows=[90.0, 100.0, 104.0],
+            mem_gib=2.0,
+        ),
+        dict(common, run='r3', arch='a', variant='vd_c', error='Boom'),
     ]
     path = tmp_path / 'r.jsonl'
     path.write_text(''.join(json.dumps(r) + '\n' for r in records))
@@ -434,7 +444,10 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
     assert '| b | vitdense, eager (mm) | 60.0 | 1.20x | 1.00 |' in text
     assert '| b | vitdense, --compile | failed: InductorError: boom | | |' in text
     assert '| a | vitdense, eager | 120.0 |  | 1.00 |' in text
-    assert text.count('**train, classifier, 224x224, batch 128, fp16**') == 2
+    assert text.count('**train, classifier, 224x224, batch 128, fp16**') == 3
+    assert '| a | upstream, eager | 100.0 | 1.00x | 2.00 | 90.0 / 100.0 / 104.0 |' in text
+    assert '| a | vitdense, --compile | failed: Boom | | | |' in text
+    assert text.count('timed windows') == 1  # runs without windows keep their columns
 
 
 GENERATED_DOCS = sorted(

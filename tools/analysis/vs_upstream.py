@@ -4,8 +4,9 @@ The records come from a harness that runs upstream's model code (so it is not pa
 repository) and vitdense's ``configs/imagenet`` classifier in one process, one JSON line per
 case: ``arch``, ``variant`` (``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense
 eager, ``vd_c``: vitdense with ``--compile``'s modules compiled), ``img_s``, ``mem_gib``,
-``run`` (the call), ``device``, ``date``, ``batch``, ``shape``, ``dtype``, ``path`` where the case
-forced one of a module's code paths (shown with the variant), and ``error`` for a case that
+``img_s_windows`` (the img/s of each timed window, where the case was timed in several; ``img_s``
+is their median), ``run`` (the call), ``device``, ``date``, ``batch``, ``shape``, ``dtype``, ``path``
+where the case forced one of a module's code paths (shown with the variant), and ``error`` for a case that
 failed. Each record's ``harness`` and ``code`` fields say what the step holds and which code ran.
 Every row's speed is a ratio against the first ``up`` record of the same run and arch; a run
 without one gets no ratio.
@@ -42,12 +43,14 @@ def render(records: list[dict]) -> str:
             if r['variant'] == 'up' and 'img_s' in r:
                 base.setdefault(r['arch'], r['img_s'])
         shape = 'x'.join(map(str, first['shape']))
+        windows = any('img_s_windows' in r for r in rows)  # a run timed in several windows shows them
         lines = [
             f'**train, classifier, {shape}, batch {first["batch"]}, {first["dtype"]}** '
             f'({first["device"]}, {first["date"]}, run {run}; code: {first["code"]})',
             '',
-            '| model | variant | img/s | vs upstream eager | peak memory (GiB) |',
-            '|---|---|---:|---:|---:|',
+            '| model | variant | img/s | vs upstream eager | peak memory (GiB) |'
+            + (' timed windows (img/s) |' if windows else ''),
+            '|---|---|---:|---:|---:|' + ('---|' if windows else ''),
         ]
         for r in rows:
             variant = VARIANTS.get(r['variant'], r['variant'])
@@ -55,10 +58,14 @@ def render(records: list[dict]) -> str:
                 variant += f' ({r["path"]})'
             if 'error' in r:
                 error = ' '.join(r['error'].split()).replace('|', '\\|')
-                lines.append(f'| {r["arch"]} | {variant} | failed: {error} | | |')
+                lines.append(f'| {r["arch"]} | {variant} | failed: {error} | | |' + (' |' if windows else ''))
                 continue
             ratio = f'{r["img_s"] / base[r["arch"]]:.2f}x' if r['arch'] in base else ''
-            lines.append(f'| {r["arch"]} | {variant} | {r["img_s"]:.1f} | {ratio} | {r["mem_gib"]:.2f} |')
+            spread = ' / '.join(f'{w:.1f}' for w in r.get('img_s_windows', []))
+            lines.append(
+                f'| {r["arch"]} | {variant} | {r["img_s"]:.1f} | {ratio} | {r["mem_gib"]:.2f} |'
+                + (f' {spread} |' if windows else '')
+            )
         blocks.append('\n'.join(lines))
     return '\n\n'.join(blocks)
 
