@@ -30,9 +30,9 @@ def test_window_partition_and_merge() -> None:
     torch.testing.assert_close(window_merge(k, s, Hp, Wp), x[..., heads * d : 2 * heads * d])
 
 
-@pytest.mark.parametrize('keys', [4, 16, 17])
+@pytest.mark.parametrize('keys', [4, 5, 16])
 def test_window_attention_is_sdpa_eager_and_compiled(keys) -> None:
-    """Written out under compile up to 16 keys (SDPA above); the same function either way."""
+    """Written out under compile up to SHORT_KEYS (4) keys, SDPA above; the same function either way."""
     q, k, v = torch.randn(3, 2, 5, 8), torch.randn(3, 2, keys, 8), torch.randn(3, 2, keys, 8)
     expected = F.scaled_dot_product_attention(q, k, v)
     assert torch.equal(window_attention(q, k, v), expected)
@@ -49,7 +49,7 @@ def test_window_attention_is_sdpa_eager_and_compiled(keys) -> None:
         torch._dynamo.reset()
     torch.testing.assert_close(compiled, expected, atol=1e-6, rtol=1e-5)
     called = [str(n.target) for n in graphs[0].graph.nodes if n.op == 'call_function']
-    assert any('scaled_dot_product_attention' in c for c in called) == (keys > 16), called
+    assert any('scaled_dot_product_attention' in c for c in called) == (keys > 4), called
 
 
 def test_window_attention_keeps_the_dtype_and_float32_softmax_under_autocast() -> None:
@@ -62,4 +62,4 @@ def test_window_attention_keeps_the_dtype_and_float32_softmax_under_autocast() -
         torch._dynamo.reset()
     assert out.dtype == torch.bfloat16
     expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float())  # float32 logits, softmax
-    torch.testing.assert_close(out.float(), expected, atol=0, rtol=2**-8)
+    torch.testing.assert_close(out.float(), expected, atol=1e-5, rtol=2**-8)

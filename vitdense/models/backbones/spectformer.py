@@ -37,7 +37,7 @@ Compile: ``torch.compile`` (``--compile``) takes the matrix-product path at ever
 2.11's inductor fails on the FFT path (on the complex64 product on CUDA, on the FFT's strides
 on the CPU, and on the FFT behind a graph break); the product path compiles into one graph
 with the rest of the block, and at a detector's size it trained faster than the FFT kept whole
-as one custom operator (docs/benchmarks.md).
+as one custom operator, in one run (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -8,21 +8,24 @@ from torch import Tensor, nn
 
 from .tracing import is_exporting
 
-#: Keys up to which compiled :func:`window_attention` is written out.
-SHORT_KEYS = 16
+#: Keys up to which compiled :func:`window_attention` is written out: HiLo's 2 x 2 windows, the size
+#: measured (docs/benchmarks.md); larger windows (``local_ws`` 4) keep SDPA until measured.
+SHORT_KEYS = 4
 
 
 def window_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """``F.scaled_dot_product_attention(q, k, v)`` for windows of a few tokens (HiLo's 2 x 2).
 
-    Fused attention kernels tile queries and keys by 64 or more, so on 4-token windows most of
+    Fused attention kernels tile queries and keys by tens of tokens, so on 4-token windows most of
     each tile is padding. Under ``torch.compile``, with at most :data:`SHORT_KEYS` keys, the
-    products are written out as broadcast multiply-sums in float32 (softmax in float32, as the
-    fused kernels do), which inductor fuses into a few memory-bound kernels. Eagerly that would
-    materialise (..., N, M, d) products, so eager keeps SDPA.
+    products are written out as broadcast multiply-sums in float32 (logits, softmax and the
+    weighted sum in float32: at least as precise as the fused kernels), which inductor fuses into
+    memory-bound kernels. Other ``torch.compile`` backends (and strict ``torch.export``) run the
+    products as written, materialising (..., N, M, d); eager keeps SDPA.
 
     Args:
-        q: (..., N, d) queries.
+        q: (..., N, d) queries, in the compute dtype: autocast does not apply to the written-out
+            path (HiLo's projections already output in the autocast dtype).
         k: (..., M, d) keys.
         v: (..., M, d) values.
 
@@ -31,9 +34,8 @@ def window_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """
     if not torch.compiler.is_dynamo_compiling() or k.shape[-2] > SHORT_KEYS:
         return F.scaled_dot_product_attention(q, k, v)
-    logits = (q.float()[..., :, None, :] * k.float()[..., None, :, :]).sum(-1) * q.shape[
-        -1
-    ] ** -0.5  # ..., N, M
+    scale = q.shape[-1] ** -0.5
+    logits = (q.float()[..., :, None, :] * k.float()[..., None, :, :]).sum(-1) * scale  # ..., N, M
     return (logits.softmax(-1)[..., None] * v.float()[..., None, :, :]).sum(-2).to(v.dtype)
 
 
