@@ -163,6 +163,35 @@ def test_spectral_gating_compiles_with_inductor_and_equals_eager() -> None:
         torch.testing.assert_close(compiled_grad, grad, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.skipif(not _inductor_has_a_cpp_compiler(), reason="inductor's CPU code needs a C++ compiler")
+def test_conv_ffn_trains_compiled_with_symbolic_sizes_after_the_mend() -> None:
+    """A detector's second padded size recompiles with symbolic sizes; the ConvFFN must train there.
+
+    torch 2.11's inductor fails to order the symbolic strides of the channels-last view saved for
+    the depth-wise convolution's backward (pytorch#185510); ``mend_inductor`` gives it the shape
+    environment. Without the mend this compile raises ``cannot determine truth value of Relational``.
+    """
+    from torch._inductor.utils import fresh_cache
+
+    from vitdense.models.layers import ConvFFN
+    from vitdense.utils.launch import mend_inductor
+
+    mend_inductor()
+    torch.manual_seed(0)
+    ffn = ConvFFN(8, 16)
+    compiled = torch.compile(ffn, backend='inductor', dynamic=True, fullgraph=True)
+    for size in [(6, 10), (7, 9)]:
+        x = torch.randn(2, *size, 8, requires_grad=True)
+        with fresh_cache():  # lowered here, not read from an earlier run's cache
+            out = compiled(x)
+            grads = torch.autograd.grad(out.square().sum(), (x, *ffn.parameters()))
+        reference = ffn(x)
+        expected = torch.autograd.grad(reference.square().sum(), (x, *ffn.parameters()))
+        torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+        for grad, grad_expected in zip(grads, expected, strict=True):
+            torch.testing.assert_close(grad, grad_expected, atol=1e-4, rtol=1e-4)
+
+
 def test_is_exporting_is_true_under_torch_export_only() -> None:
     """Export-only rewrites (LIT's written-out biased attention) stay out of compiled training."""
     from vitdense.models.layers import is_exporting

@@ -189,6 +189,40 @@ def mend_inductor() -> None:
     init = CantSplit.__init__
     if init.__code__.co_varnames[1:3] == ('expr', 'remaining') and not init.__defaults__:
         init.__defaults__ = (None, None)
+    _mend_symbolic_stride_order()
+
+
+def _mend_symbolic_stride_order() -> None:
+    """Let inductor order a graph output's symbolic strides with the graph's shape environment.
+
+    torch 2.11's inductor orders the strides of a view that leaves the graph (a tensor saved for
+    backward, such as the channels-last NCHW view a ConvFFN's depth-wise convolution gets) with
+    ``ir.get_stride_order(strides)``, without the shape environment, so symbolic strides are
+    compared as bare sympy expressions and the compile fails with ``TypeError: cannot determine
+    truth value of Relational`` (pytorch#185510, open). Every ConvFFN backbone (LITv2, SpectFormer,
+    SG-Former) failed so when training recompiled with symbolic sizes: a detector's padded sizes
+    under ``--compile``. Given the graph's shape environment, inductor compares them by their
+    hints and guards on the result, as it does for unbacked sizes. A torch whose
+    ``get_stride_order`` has another signature is left alone.
+    """
+    import inspect
+
+    from torch._inductor import ir
+    from torch._inductor.virtualized import V
+
+    original = ir.get_stride_order
+    if getattr(original, 'mended_by_vitdense', False):
+        return
+    if list(inspect.signature(original).parameters) != ['seq', 'shape_env']:
+        return
+
+    def get_stride_order(seq: Sequence, shape_env: object = None) -> Sequence[int]:
+        if shape_env is None and hasattr(V.graph, 'sizevars'):  # inside a graph's lowering
+            shape_env = V.graph.sizevars.shape_env
+        return original(seq, shape_env)
+
+    get_stride_order.mended_by_vitdense = True
+    ir.get_stride_order = get_stride_order
 
 
 def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
