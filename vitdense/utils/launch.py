@@ -199,10 +199,11 @@ def _mend_symbolic_stride_order() -> None:
     backward, such as the channels-last NCHW view a ConvFFN's depth-wise convolution gets) with
     ``ir.get_stride_order(strides)``, without the shape environment, so symbolic strides are
     compared as bare sympy expressions and the compile fails with ``TypeError: cannot determine
-    truth value of Relational`` (pytorch#185510, open). Every ConvFFN backbone (LITv2, SpectFormer,
-    SG-Former) failed so when training recompiled with symbolic sizes: a detector's padded sizes
-    under ``--compile``. Given the graph's shape environment, inductor compares them by their
-    hints and guards on the result, as it does for unbacked sizes. A torch whose
+    truth value of Relational`` (pytorch#185510, open). The ConvFFN (in LITv2, SpectFormer and
+    SG-Former) failed so, alone and in LITv2, when training recompiled with symbolic sizes: a
+    detector's second padded size under ``--compile``. Given the graph's shape environment,
+    inductor compares them by their hints and guards on the result, as it does for unbacked sizes.
+    A torch whose
     ``get_stride_order`` has another signature is left alone.
     """
     import inspect
