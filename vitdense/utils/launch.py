@@ -172,6 +172,12 @@ COMPILED_MODULES = ('backbone', 'neck')
 
 
 def mend_inductor() -> None:
+    """Mend two torch 2.11 inductor bugs that end ``--compile`` runs (see the two helpers)."""
+    _mend_bare_cant_split()
+    _mend_symbolic_stride_order()
+
+
+def _mend_bare_cant_split() -> None:
     """Let torch's inductor refuse a tiling as it means to, where its ``CantSplit`` cannot be raised bare.
 
     torch 2.11's tiling analysis raises ``CantSplit`` without arguments on one path (3-D tilings of
@@ -189,22 +195,25 @@ def mend_inductor() -> None:
     init = CantSplit.__init__
     if init.__code__.co_varnames[1:3] == ('expr', 'remaining') and not init.__defaults__:
         init.__defaults__ = (None, None)
-    _mend_symbolic_stride_order()
 
 
 def _mend_symbolic_stride_order() -> None:
     """Let inductor order a graph output's symbolic strides with the graph's shape environment.
 
-    torch 2.11's inductor orders the strides of a view that leaves the graph (a tensor saved for
-    backward, such as the channels-last NCHW view a ConvFFN's depth-wise convolution gets) with
-    ``ir.get_stride_order(strides)``, without the shape environment, so symbolic strides are
-    compared as bare sympy expressions and the compile fails with ``TypeError: cannot determine
-    truth value of Relational`` (pytorch#185510, open). The ConvFFN (in LITv2, SpectFormer and
-    SG-Former) failed so, alone and in LITv2, when training recompiled with symbolic sizes: a
-    detector's second padded size under ``--compile``. Given the graph's shape environment,
-    inductor compares them by their hints and guards on the result, as it does for unbacked sizes.
-    A torch whose
-    ``get_stride_order`` has another signature is left alone.
+    On the CPU (and XPU), inductor lays convolutions out channels-last with oneDNN (mkldnn) even at
+    symbolic sizes, and torch 2.11 then orders the channels-last strides of a view that leaves the
+    graph (the NCHW view of a ConvFFN's hidden map, saved for its depth-wise convolution's backward)
+    with ``ir.get_stride_order(strides)``, without the shape environment: the strides are compared
+    as bare sympy expressions and the compile fails with ``TypeError: cannot determine truth value
+    of Relational`` (pytorch#185510, open). Seen training the ConvFFN alone and LITv2 (SpectFormer
+    and SG-Former use the same ConvFFN) compiled with symbolic sizes: a detector's second padded
+    size under ``--compile`` on the CPU. CUDA turns that layout off at symbolic sizes, so GPU runs
+    do not take this path. With the shape environment, inductor's ``argsort_sym`` decides each
+    comparison from the sizes' ranges (symbolic sizes are at least 2), which orders these strides
+    without guards; one the ranges cannot decide is taken from the hints and guarded, and the guard
+    joins the compiled frame's. The wrapper stays harmless once torch passes the environment itself;
+    a torch whose ``get_stride_order`` has another signature is left alone. The patch lives in this
+    process: inductor's cache key does not see it, nor does lowering in a subprocess.
     """
     import inspect
 
