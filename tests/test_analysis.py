@@ -431,6 +431,8 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
             mem_gib=2.0,
         ),
         dict(common, run='r3', arch='a', variant='vd_c', error='Boom'),
+        dict(common, run='r3', task='dense', arch='a', variant='vd_c', img_s=30.0, mem_gib=1.0),
+        dict(common, run='r3', task='dense', arch='a', variant='up', img_s=20.0, mem_gib=1.0),
     ]
     path = tmp_path / 'r.jsonl'
     path.write_text(''.join(json.dumps(r) + '\n' for r in records))
@@ -448,6 +450,8 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
     assert '| a | upstream, eager | 100.0 | 1.00x | 2.00 | 90.0 / 100.0 / 104.0 |' in text
     assert '| a | vitdense, --compile | failed: Boom | | | |' in text
     assert text.count('timed windows') == 1  # runs without windows keep their columns
+    assert text.count('**train, backbone, 224x224, batch 128, fp16**') == 1  # its own table and baseline
+    assert '| a | vitdense, --compile | 30.0 | 1.50x | 1.00 |' in text
 
 
 GENERATED_DOCS = sorted(

@@ -8,7 +8,8 @@ eager, ``vd_c``: vitdense with ``--compile``'s modules compiled), ``img_s``, ``m
 is their median), ``run`` (the call), ``device``, ``date``, ``batch``, ``shape``, ``dtype``, ``path``
 where the case forced one of a module's code paths (shown with the variant), and ``error`` for a case that
 failed. Each record's ``harness`` and ``code`` fields say what the step holds and which code ran.
-Every row's speed is a ratio against the first ``up`` record of the same run and arch; a run
+``task`` is ``cls`` (the classifier; the default) or ``dense`` (the dense backbone alone). Every
+row's speed is a ratio against the first ``up`` record of the same run, task and arch; a run
 without one gets no ratio.
 
 Example:
@@ -30,13 +31,17 @@ VARIANTS = {
 }
 
 
+#: What a record's ``task`` times: the classifier at 224 (``cls``) or the dense backbone (``dense``).
+TASKS = {'cls': 'classifier', 'dense': 'backbone'}
+
+
 def render(records: list[dict]) -> str:
-    """One table per run: each row's img/s against upstream's eager img/s in that run."""
-    runs: dict[str, list[dict]] = {}
+    """One table per run and task: each row's img/s against upstream's eager img/s there."""
+    runs: dict[tuple[str, str], list[dict]] = {}
     for r in records:
-        runs.setdefault(r['run'], []).append(r)
+        runs.setdefault((r['run'], r.get('task', 'cls')), []).append(r)
     blocks = []
-    for run, rows in runs.items():
+    for (run, task), rows in runs.items():
         first = rows[0]
         base = {}
         for r in rows:
@@ -45,7 +50,7 @@ def render(records: list[dict]) -> str:
         shape = 'x'.join(map(str, first['shape']))
         windows = any('img_s_windows' in r for r in rows)  # a run timed in several windows shows them
         lines = [
-            f'**train, classifier, {shape}, batch {first["batch"]}, {first["dtype"]}** '
+            f'**train, {TASKS[task]}, {shape}, batch {first["batch"]}, {first["dtype"]}** '
             f'({first["device"]}, {first["date"]}, run {run}; code: {first["code"]})',
             '',
             '| model | variant | img/s | vs upstream eager | peak memory (GiB) |'
