@@ -57,6 +57,18 @@ def vitdense_test_convmixer(pretrained: bool = False, **kwargs) -> torch.nn.Modu
     )
 
 
+def traced(model: torch.nn.Module, **kwargs) -> tuple[torch.nn.Module, list[torch.fx.GraphModule]]:
+    """``model`` (or a function) under ``torch.compile``, recording the graphs dynamo traces (no codegen)."""
+    torch._dynamo.reset()
+    graphs = []
+
+    def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(graph)
+        return graph.forward
+
+    return torch.compile(model, backend=backend, **kwargs), graphs
+
+
 #: Small timm models through TimmPyramid: hierarchical NCHW (with a stride-2 level to skip),
 #: hierarchical NHWC, plain ViT, plain XCiT, and a plain model of stride 7.
 TIMM_PYRAMIDS = {

@@ -13,7 +13,7 @@ from functools import partial
 
 import pytest
 import torch
-from conftest import BACKBONE_FACTORIES, TINY_ARCHS
+from conftest import BACKBONE_FACTORIES, TINY_ARCHS, traced
 
 from vitdense.models.backbones import SGFormer
 
@@ -23,18 +23,6 @@ def _fresh_dynamo():
     """No compiled code or guards carried from one test into the next, failed or not."""
     yield
     torch._dynamo.reset()
-
-
-def traced(model: torch.nn.Module, **kwargs) -> tuple[torch.nn.Module, list[torch.fx.GraphModule]]:
-    """``model`` under ``torch.compile`` with a backend that only records the graphs dynamo traces."""
-    torch._dynamo.reset()
-    graphs = []
-
-    def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(graph)
-        return graph.forward
-
-    return torch.compile(model, backend=backend, **kwargs), graphs
 
 
 @pytest.mark.parametrize('factory', BACKBONE_FACTORIES)

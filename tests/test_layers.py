@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import traced
 
 from vitdense.models.layers import pad_to_multiple, window_attention, window_merge, window_partition
 
@@ -36,15 +37,9 @@ def test_window_attention_is_sdpa_eager_and_compiled(keys) -> None:
     q, k, v = torch.randn(3, 2, 5, 8), torch.randn(3, 2, keys, 8), torch.randn(3, 2, keys, 8)
     expected = F.scaled_dot_product_attention(q, k, v)
     assert torch.equal(window_attention(q, k, v), expected)
-    graphs = []
-
-    def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(graph)
-        return graph.forward
-
-    torch._dynamo.reset()
+    compiled_attention, graphs = traced(window_attention, fullgraph=True)
     try:
-        compiled = torch.compile(window_attention, backend=backend, fullgraph=True)(q, k, v)
+        compiled = compiled_attention(q, k, v)
     finally:
         torch._dynamo.reset()
     torch.testing.assert_close(compiled, expected, atol=1e-6, rtol=1e-5)

@@ -53,7 +53,7 @@ def reference_hilo(attn: HiLoAttention, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize('size', [(8, 8), (7, 11)])
 @pytest.mark.parametrize('compiled', [False, True], ids=['eager', 'compiled'])
 def test_hilo_matches_reference(window_size, alpha, heads, size, compiled) -> None:
-    """Eager, and traced by torch.compile (where windows of up to 16 tokens are written out)."""
+    """Eager, and traced by torch.compile (where 2 x 2 Hi-Fi windows are written out)."""
     dims = heads * 8
     attn = HiLoAttention(dims, heads, window_size, alpha)
     for p in attn.parameters():
