@@ -157,6 +157,36 @@ def test_synthetic_coco_layout(tmp_path) -> None:
             assert w > 0 and h > 0 and x + w <= 80 and y + h <= 64 and a['area'] > 0
 
 
+def test_synthetic_sets_vary_size(tmp_path) -> None:
+    """--vary-size: each image gets its own size, and COCO's annotation file records it."""
+    import cv2
+
+    make_coco(tmp_path / 'coco', num_train=6, num_val=1, image_size=(64, 80), vary_size=True)
+    with open(tmp_path / 'coco/annotations/instances_train2017.json') as f:
+        ann = json.load(f)
+    sizes = set()
+    for image in ann['images']:
+        shape = cv2.imread(str(tmp_path / 'coco/train2017' / image['file_name'])).shape[:2]
+        assert shape == (image['height'], image['width'])
+        assert 32 <= shape[0] <= 64 and 40 <= shape[1] <= 80
+        sizes.add(shape)
+    assert len(sizes) > 1
+    boxes = {a['image_id']: a['bbox'] for a in ann['annotations']}
+    for image in ann['images']:
+        if image['id'] in boxes:
+            x, y, w, h = boxes[image['id']]
+            assert x + w <= image['width'] and y + h <= image['height']
+    make_ade20k(tmp_path / 'ade', num_train=6, num_val=1, image_size=(48, 64), vary_size=True)
+    shapes = set()
+    for image in sorted((tmp_path / 'ade/images/training').glob('*.jpg')):
+        labels = cv2.imread(
+            str(tmp_path / 'ade/annotations/training' / f'{image.stem}.png'), cv2.IMREAD_UNCHANGED
+        )
+        assert cv2.imread(str(image)).shape[:2] == labels.shape
+        shapes.add(labels.shape)
+    assert len(shapes) > 1
+
+
 def test_synthetic_ade20k_layout(tmp_path) -> None:
     import cv2
 

@@ -3,6 +3,7 @@
 Examples:
     python tools/misc/make_synthetic_data.py coco data/coco
     python tools/misc/make_synthetic_data.py ade20k data/ade/ADEChallengeData2016 --size 512
+    python tools/misc/make_synthetic_data.py coco data/coco --size 480 640 --vary-size
     python tools/misc/make_synthetic_data.py imagenet data/imagenet --size 256 320
     python tools/train.py configs/mask_rcnn/litv2_s_fpn_1x_coco.py \
         --cfg-options train_dataloader.dataset.data_root=data/synthetic_coco/ ...
@@ -35,6 +36,11 @@ def main() -> None:
     parser.add_argument('--max-objects', type=int, default=4, help='coco / ade20k: objects per image')
     parser.add_argument('--num-classes', type=int, default=4, help='imagenet: classes used (at most 4)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--vary-size',
+        action='store_true',
+        help="coco / ade20k: draw each image's height and width from half of --size to all of it",
+    )
     parser.add_argument('--skip-existing', action='store_true', help='do nothing if the set is already there')
     args = parser.parse_args()
     size = (args.size[0], args.size[-1])
@@ -46,8 +52,12 @@ def main() -> None:
     if args.skip_existing and exists(args.root):
         print(f'{args.layout} set already in {args.root}')
         return
-    per_image = args.num_classes if args.layout == 'imagenet' else args.max_objects
-    make(args.root, args.num_train, args.num_val, size, per_image, args.seed)
+    if args.layout == 'imagenet':
+        if args.vary_size:
+            parser.error('--vary-size is for coco and ade20k')
+        make(args.root, args.num_train, args.num_val, size, args.num_classes, args.seed)
+    else:
+        make(args.root, args.num_train, args.num_val, size, args.max_objects, args.seed, args.vary_size)
     print(f'wrote a synthetic {args.layout} set ({args.num_train} train, {args.num_val} val) to {args.root}')
 
 

@@ -206,6 +206,14 @@ def _place_objects(
     return placed
 
 
+def _image_shape(rng: np.random.Generator, image_size: Sequence[int], vary_size: bool) -> tuple[int, int]:
+    """(height, width) of the next image: ``image_size``, or each side drawn from half of it to all of it."""
+    h, w = image_size
+    if not vary_size:
+        return h, w
+    return int(rng.integers(h // 2, h + 1)), int(rng.integers(w // 2, w + 1))
+
+
 def _draw(img: np.ndarray, poly: np.ndarray, cls: ShapeClass, rng: np.random.Generator) -> None:
     color = np.clip(np.array(cls.color) + rng.integers(-25, 26, size=3), 0, 255)
     cv2.fillPoly(img, [np.round(poly).astype(np.int32)], color.tolist(), lineType=cv2.LINE_8)
@@ -218,6 +226,7 @@ def make_coco(
     image_size: Sequence[int] = (320, 320),
     max_objects: int = 4,
     seed: int = 0,
+    vary_size: bool = False,
 ) -> None:
     """Write a synthetic instance-segmentation set in the COCO 2017 layout.
 
@@ -225,9 +234,11 @@ def make_coco(
         root: Destination (e.g. ``data/coco``).
         num_train: Images in ``train2017``.
         num_val: Images in ``val2017``.
-        image_size: (height, width) of every image.
+        image_size: (height, width) of every image, or the largest with ``vary_size``.
         max_objects: Most objects in one image (at least one).
         seed: Random seed; the same seed writes the same files.
+        vary_size: Draw each image's height and width from half of ``image_size`` to all of it, so
+            that, as in the real set, a detector's padded batch sizes vary.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -237,11 +248,11 @@ def make_coco(
     (root / 'annotations').mkdir(parents=True, exist_ok=True)
     ann_id = 1
     image_id = 1
-    h, w = image_size
     for split, count in (('train2017', num_train), ('val2017', num_val)):
         (root / split).mkdir(exist_ok=True)
         images, annotations = [], []
         for _ in range(count):
+            h, w = _image_shape(rng, image_size, vary_size)
             img = _background(rng, h, w)
             for cx, cy, r in _place_objects(rng, h, w, int(rng.integers(1, max_objects + 1))):
                 name = names[int(rng.integers(len(names)))]
@@ -280,6 +291,7 @@ def make_ade20k(
     image_size: Sequence[int] = (256, 256),
     max_objects: int = 4,
     seed: int = 0,
+    vary_size: bool = False,
 ) -> None:
     """Write a synthetic semantic-segmentation set in the ADEChallengeData2016 layout.
 
@@ -287,18 +299,19 @@ def make_ade20k(
         root: Destination (e.g. ``data/ade/ADEChallengeData2016``).
         num_train: Images in ``images/training``.
         num_val: Images in ``images/validation``.
-        image_size: (height, width) of every image.
+        image_size: (height, width) of every image, or the largest with ``vary_size``.
         max_objects: Most objects in one image (at least one).
         seed: Random seed; the same seed writes the same files.
+        vary_size: Draw each image's height and width from half of ``image_size`` to all of it.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
     labels = list(ADE_SHAPES)
-    h, w = image_size
     for split, prefix, count in (('training', 'ADE_train', num_train), ('validation', 'ADE_val', num_val)):
         (root / 'images' / split).mkdir(parents=True, exist_ok=True)
         (root / 'annotations' / split).mkdir(parents=True, exist_ok=True)
         for index in range(1, count + 1):
+            h, w = _image_shape(rng, image_size, vary_size)
             img = _background(rng, h, w)
             seg = np.full((h, w), ADE_BACKGROUND[0], np.uint8)
             horizon = int(rng.uniform(0.35, 0.65) * h)
