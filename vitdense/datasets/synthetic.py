@@ -206,12 +206,16 @@ def _place_objects(
     return placed
 
 
+#: Width:height of the images that ``vary_size`` draws from: COCO's common ones, landscape and portrait.
+ASPECT_RATIOS: tuple[float, ...] = (4 / 3, 3 / 2, 16 / 9, 1.0, 3 / 4, 2 / 3)
+
+
 def _image_shape(rng: np.random.Generator, image_size: Sequence[int], vary_size: bool) -> tuple[int, int]:
-    """(height, width) of the next image: ``image_size``, or each side drawn from half of it to all of it."""
-    h, w = image_size
+    """(height, width) of the next image: ``image_size``, or one of ``ASPECT_RATIOS`` at its longer side."""
     if not vary_size:
-        return h, w
-    return int(rng.integers(h // 2, h + 1)), int(rng.integers(w // 2, w + 1))
+        return image_size[0], image_size[1]
+    side, ratio = max(image_size), ASPECT_RATIOS[int(rng.integers(len(ASPECT_RATIOS)))]
+    return (round(side / ratio), side) if ratio >= 1 else (side, round(side * ratio))
 
 
 def _draw(img: np.ndarray, poly: np.ndarray, cls: ShapeClass, rng: np.random.Generator) -> None:
@@ -234,11 +238,13 @@ def make_coco(
         root: Destination (e.g. ``data/coco``).
         num_train: Images in ``train2017``.
         num_val: Images in ``val2017``.
-        image_size: (height, width) of every image, or the largest with ``vary_size``.
+        image_size: (height, width) of every image; with ``vary_size``, its longer side is every
+            image's longer side.
         max_objects: Most objects in one image (at least one).
         seed: Random seed; the same seed writes the same files.
-        vary_size: Draw each image's height and width from half of ``image_size`` to all of it, so
-            that, as in the real set, a detector's padded batch sizes vary.
+        vary_size: Give each image one of COCO's common shapes (``ASPECT_RATIOS``, landscape or
+            portrait), so that, as in the real set, a detector's padded batch sizes vary over a few
+            values that recur.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -299,10 +305,11 @@ def make_ade20k(
         root: Destination (e.g. ``data/ade/ADEChallengeData2016``).
         num_train: Images in ``images/training``.
         num_val: Images in ``images/validation``.
-        image_size: (height, width) of every image, or the largest with ``vary_size``.
+        image_size: (height, width) of every image; with ``vary_size``, its longer side is every
+            image's longer side.
         max_objects: Most objects in one image (at least one).
         seed: Random seed; the same seed writes the same files.
-        vary_size: Draw each image's height and width from half of ``image_size`` to all of it.
+        vary_size: Give each image one of ``ASPECT_RATIOS`` (landscape or portrait).
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
