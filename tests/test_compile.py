@@ -13,6 +13,7 @@ from functools import partial
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import BACKBONE_FACTORIES, TINY_ARCHS, traced
 
 from vitdense.models.backbones import SGFormer
@@ -103,6 +104,52 @@ def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch)
     monkeypatch.setattr('vitdense.utils.launch.task_scope', lambda cfg: 'mmdet')
     cfg, _ = prepare_config(args)
     assert cfg.compile_modules == ['backbone', 'neck']
+
+
+def test_compiled_backbone_has_one_symbolic_graph_once_sizes_change(monkeypatch) -> None:
+    """``compile_modules`` marks height and width dynamic from the first change of the images' size.
+
+    As a detector's landscape batches do, the width changes first and the height later; automatic
+    dynamic shapes alone would compile a third graph when the height changes. A batch of the first
+    size again reuses a graph.
+    """
+    from mmengine.model import BaseModel
+
+    from vitdense.utils.launch import compile_modules
+
+    class Backbone(torch.nn.Module):  # dynamo skips torch.nn's own containers as compiled frames
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.gelu(self.conv(x))
+
+    class Detector(BaseModel):
+        def __init__(self) -> None:
+            super().__init__(data_preprocessor=dict(type='ImgDataPreprocessor', pad_size_divisor=32))
+            self.backbone = Backbone()
+
+        def forward(
+            self, inputs: torch.Tensor, data_samples: None = None, mode: str = 'tensor'
+        ) -> torch.Tensor:
+            return self.backbone(inputs)
+
+    graphs = []
+
+    def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(graph)
+        return graph.forward
+
+    compile_ = torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, 'compile', lambda self: compile_(self, backend=backend))
+    model = Detector()
+    assert compile_modules(model, ['backbone']) == ['backbone']
+    with torch.no_grad():
+        for h, w in [(64, 96), (64, 120), (64, 160), (90, 128), (64, 96), (150, 100)]:
+            data = model.data_preprocessor({'inputs': [torch.randint(0, 255, (3, h, w), dtype=torch.uint8)]})
+            assert model.backbone(data['inputs']).shape[-2:] == (-(-h // 32) * 32, -(-w // 32) * 32)
+    assert len(graphs) == 2
 
 
 def test_inductor_refuses_a_tiling_with_a_bare_cant_split_after_the_mend() -> None:

@@ -235,11 +235,41 @@ def _mend_symbolic_stride_order() -> None:
     ir.get_stride_order = get_stride_order
 
 
+class _MarkSizesDynamicOnChange:
+    """Forward hook of a data preprocessor: once its images' size changes, mark height and width dynamic.
+
+    torch's automatic dynamic shapes make a dimension symbolic when it changes, one at a time: a
+    detector's landscape batches keep height 800 while their width varies, so the compiled backbone
+    gets a graph for the first size, one with a symbolic width, and a third once the height changes
+    too. Marking both from the first change onward (``maybe_mark_dynamic``, which lets a guard
+    specialise them again) saves that third compile. Data whose size never changes (fixed crops,
+    224-pixel classification) stays static.
+    """
+
+    def __init__(self) -> None:
+        self.first: tuple[int, int] | None = None
+        self.varying = False
+
+    def __call__(self, module: torch.nn.Module, args: tuple, output: object) -> None:
+        inputs = output.get('inputs') if isinstance(output, dict) else None
+        if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4:  # B, C, H, W
+            return
+        size = (inputs.shape[2], inputs.shape[3])
+        self.first = self.first or size
+        self.varying = self.varying or size != self.first
+        if self.varying:
+            torch._dynamo.maybe_mark_dynamic(inputs, [2, 3])
+
+
 def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
     """``torch.compile`` the named children of ``model`` in place (their state-dict keys stay).
 
-    Shapes are static for the first input size and symbolic from the second on (torch's automatic
-    dynamic shapes), so a detector's padded sizes cost one recompile, not one per size.
+    Shapes are static for the first input size. From the first batch of another size on, the model's
+    data preprocessor marks the images' height and width dynamic (``_MarkSizesDynamicOnChange``), so
+    one symbolic graph serves a detector's padded sizes. Guards that compiled code keeps on symbolic
+    sizes can still add graphs: on the GPU, inductor's size thresholds for fusing reductions, and
+    the parity of the coarsest map in mmdet's FPN (its stride-2 extra level). Past dynamo's
+    ``recompile_limit`` (8 by default) a module runs eagerly at sizes no graph covers.
 
     Returns:
         The names compiled (those the model has).
@@ -251,6 +281,9 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
         if isinstance(module, torch.nn.Module):
             module.compile()
             compiled.append(name)
+    preprocessor = getattr(model, 'data_preprocessor', None)
+    if compiled and isinstance(preprocessor, torch.nn.Module):
+        preprocessor.register_forward_hook(_MarkSizesDynamicOnChange())
     return compiled
 
 
