@@ -171,11 +171,10 @@ def test_synthetic_sets_vary_size(tmp_path) -> None:
         assert max(shape) == 80 and min(shape) >= 45
         sizes.add(shape)
     assert len(sizes) > 1
-    boxes = {a['image_id']: a['bbox'] for a in ann['annotations']}
-    for image in ann['images']:
-        if image['id'] in boxes:
-            x, y, w, h = boxes[image['id']]
-            assert x + w <= image['width'] and y + h <= image['height']
+    images = {image['id']: image for image in ann['images']}
+    for a in ann['annotations']:
+        x, y, w, h = a['bbox']
+        assert x + w <= images[a['image_id']]['width'] and y + h <= images[a['image_id']]['height']
     make_ade20k(tmp_path / 'ade', num_train=6, num_val=1, image_size=(48, 64), vary_size=True)
     shapes = set()
     for image in sorted((tmp_path / 'ade/images/training').glob('*.jpg')):

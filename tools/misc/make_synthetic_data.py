@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument(
         '--vary-size',
         action='store_true',
-        help="coco / ade20k: draw each image's height and width from half of --size to all of it",
+        help="coco / ade20k: give each image one of COCO's common aspect ratios (landscape or portrait) "
+        'at the longer side of --size',
     )
     parser.add_argument('--skip-existing', action='store_true', help='do nothing if the set is already there')
     args = parser.parse_args()

@@ -242,8 +242,9 @@ class _MarkSizesDynamicOnChange:
     detector's landscape batches keep height 800 while their width varies, so the compiled backbone
     gets a graph for the first size, one with a symbolic width, and a third once the height changes
     too. Marking both from the first change onward (``maybe_mark_dynamic``, which lets a guard
-    specialise them again) saves that third compile. Data whose size never changes (fixed crops,
-    224-pixel classification) stays static.
+    specialise them again) saves that third compile. Data whose size never changes (224-pixel
+    classification) stays static. Training on fixed crops is marked once validation has seen other
+    sizes; its static graph still serves it, as weakly marked sizes add no guards.
     """
 
     def __init__(self) -> None:
@@ -255,7 +256,8 @@ class _MarkSizesDynamicOnChange:
         if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4:  # B, C, H, W
             return
         size = (inputs.shape[2], inputs.shape[3])
-        self.first = self.first or size
+        if self.first is None:
+            self.first = size
         self.varying = self.varying or size != self.first
         if self.varying:
             torch._dynamo.maybe_mark_dynamic(inputs, [2, 3])
@@ -266,10 +268,11 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
 
     Shapes are static for the first input size. From the first batch of another size on, the model's
     data preprocessor marks the images' height and width dynamic (``_MarkSizesDynamicOnChange``), so
-    one symbolic graph serves a detector's padded sizes. Guards that compiled code keeps on symbolic
-    sizes can still add graphs: on the GPU, inductor's size thresholds for fusing reductions, and
-    the parity of the coarsest map in mmdet's FPN (its stride-2 extra level). Past dynamo's
-    ``recompile_limit`` (8 by default) a module runs eagerly at sizes no graph covers.
+    the backbone's next graph has both sizes symbolic. More graphs come from the neck, whose sizes
+    turn symbolic one at a time (torch's automatic dynamic shapes), and from guards on symbolic
+    sizes: the parity of the coarsest map in mmdet's FPN (its stride-2 extra level) and, seen in one
+    H200 run, inductor's size thresholds for fusing reductions. Past dynamo's ``recompile_limit``
+    (8 by default) a module runs eagerly at sizes no graph covers.
 
     Returns:
         The names compiled (those the model has).
