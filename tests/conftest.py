@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os.path as osp
+from collections.abc import Callable
 from functools import cache, partial
 
 import pytest
@@ -57,15 +58,21 @@ def vitdense_test_convmixer(pretrained: bool = False, **kwargs) -> torch.nn.Modu
     )
 
 
-def traced(model: torch.nn.Module, **kwargs) -> tuple[torch.nn.Module, list[torch.fx.GraphModule]]:
-    """``model`` (or a function) under ``torch.compile``, recording the graphs dynamo traces (no codegen)."""
-    torch._dynamo.reset()
+def recording_backend() -> tuple[Callable, list[torch.fx.GraphModule]]:
+    """A ``torch.compile`` backend that records the graphs dynamo traces and runs them as traced."""
     graphs = []
 
     def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
         graphs.append(graph)
         return graph.forward
 
+    return backend, graphs
+
+
+def traced(model: torch.nn.Module, **kwargs) -> tuple[torch.nn.Module, list[torch.fx.GraphModule]]:
+    """``model`` (or a function) under ``torch.compile`` with :func:`recording_backend`."""
+    torch._dynamo.reset()
+    backend, graphs = recording_backend()
     return torch.compile(model, backend=backend, **kwargs), graphs
 
 

@@ -14,7 +14,7 @@ from functools import partial
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import BACKBONE_FACTORIES, TINY_ARCHS, traced
+from conftest import BACKBONE_FACTORIES, TINY_ARCHS, recording_backend, traced
 
 from vitdense.models.backbones import SGFormer
 
@@ -135,12 +135,7 @@ def test_compiled_backbone_has_one_symbolic_graph_once_sizes_change(monkeypatch)
         ) -> torch.Tensor:
             return self.backbone(inputs)  # test_step: preprocessor, then this with its output
 
-    graphs = []
-
-    def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(graph)
-        return graph.forward
-
+    backend, graphs = recording_backend()
     compile_ = torch.nn.Module.compile
     monkeypatch.setattr(torch.nn.Module, 'compile', lambda self: compile_(self, backend=backend))
     model = Detector()
