@@ -341,6 +341,7 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         train_speed.compare(record, swin, '2026-01-01T00:00:00')
         record.update(device='GPU', date='2026-01-01')
     assert (swin['compiled'], litv2['compiled'], litv2['time_ratio']) == (False, True, 0.8)
+    assert not litv2['cuda_graphs']
     constructors = [swin['optim_constructor'], litv2['optim_constructor']]
     assert constructors == ['DefaultOptimWrapperConstructor', 'MergedGroupsOptimWrapperConstructor']
     # the model's samplers, scope dropped; a dataloader's sampler is not the model's
@@ -359,6 +360,17 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         del record['samplers']
     assert "| swin.py | no | mmengine's | 0.5000 | 1.00x |" in train_speed.render([swin, litv2])
     assert 'parallel efficiency' not in table  # no scaling records: no scaling table
+    # build_runner's line when the compiled modules replay CUDA graphs
+    log = next((tmp_path / 'litv2').glob('*/*.log'))
+    log.write_text(
+        log.read_text() + '12/01 00:00:09 - mmengine - INFO - torch.compile: backbone, neck of MaskRCNN, '
+        'replaying CUDA graphs of static sizes\n'
+    )
+    graphs = train_speed.measure(str(tmp_path / 'litv2'), config='configs/mask_rcnn/litv2.py')
+    assert graphs['cuda_graphs']
+    train_speed.compare(graphs, swin, '2026-01-01T00:00:00')
+    graphs.update(device='GPU', date='2026-01-01')
+    assert '| litv2.py | yes, CUDA graphs | merged |' in train_speed.render([swin, graphs])
     fake_run(tmp_path / 'four', 4, [9.0, 0.40, 0.40, 0.40])
     with pytest.raises(ValueError, match='GPUs, images per GPU'):
         train_speed.compare(train_speed.measure(str(tmp_path / 'four'), config='c.py'), swin, 'x')

@@ -79,12 +79,19 @@ def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch)
     from vitdense.utils.launch import COMPILED_MODULES, compile_modules, prepare_config
 
     calls = []
-    monkeypatch.setattr(torch.nn.Module, 'compile', lambda self, **kw: calls.append(type(self).__name__))
+    monkeypatch.setattr(
+        torch.nn.Module, 'compile', lambda self, **kw: calls.append((type(self).__name__, kw))
+    )
     model = torch.nn.Module()
     model.backbone, model.neck, model.head = torch.nn.Linear(2, 2), torch.nn.Identity(), torch.nn.Linear(2, 1)
     keys = list(model.state_dict())
     assert compile_modules(model, COMPILED_MODULES) == ['backbone', 'neck']
-    assert calls == ['Linear', 'Identity'] and list(model.state_dict()) == keys
+    assert calls == [('Linear', {'options': None}), ('Identity', {'options': None})]
+    assert list(model.state_dict()) == keys
+    calls.clear()
+    assert compile_modules(model, ['backbone'], cuda_graphs=True) == ['backbone']
+    options = calls[0][1]['options']
+    assert options['triton.cudagraphs'] and options['triton.cudagraph_skip_dynamic_graphs']
 
     args = type(
         'Args',
@@ -137,7 +144,7 @@ def test_compiled_backbone_has_one_symbolic_graph_once_sizes_change(monkeypatch)
 
     backend, graphs = recording_backend()
     compile_ = torch.nn.Module.compile
-    monkeypatch.setattr(torch.nn.Module, 'compile', lambda self: compile_(self, backend=backend))
+    monkeypatch.setattr(torch.nn.Module, 'compile', lambda self, options: compile_(self, backend=backend))
     model = Detector()
     assert compile_modules(model, ['backbone']) == ['backbone']
     with torch.no_grad():
@@ -145,6 +152,81 @@ def test_compiled_backbone_has_one_symbolic_graph_once_sizes_change(monkeypatch)
             out = model.test_step({'inputs': [torch.randint(0, 255, (3, h, w), dtype=torch.uint8)]})
             assert out.shape[-2:] == (-(-h // 32) * 32, -(-w // 32) * 32)
     assert len(graphs) == 2
+
+
+@pytest.mark.parametrize(
+    ('config', 'key', 'expected'),
+    [
+        ('configs/imagenet/litv2_s_in1k.py', None, True),  # fixed 224 crops
+        ('configs/upernet/litv2_s_160k_ade20k.py', None, True),  # fixed 512 crops
+        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', None, False),  # sizes vary
+        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', True, True),
+        ('configs/imagenet/litv2_s_in1k.py', False, False),
+    ],
+)
+def test_cuda_graphs_by_task_unless_the_config_says(config: str, key: bool | None, expected: bool) -> None:
+    from vitdense.utils.launch import load_config, use_cuda_graphs
+
+    cfg = load_config(config)
+    if key is not None:
+        cfg.compile_cudagraphs = key
+    assert use_cuda_graphs(cfg) is expected
+
+
+def test_cuda_graphs_key_must_be_a_bool() -> None:
+    from mmengine.config import Config
+
+    from vitdense.utils.launch import use_cuda_graphs
+
+    with pytest.raises(TypeError, match='compile_cudagraphs'):
+        use_cuda_graphs(Config(dict(default_scope='mmseg', compile_cudagraphs='yes')))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graphs need a GPU')
+def test_cuda_graph_training_equals_compiled_training_with_accumulated_gradients() -> None:
+    """A backbone compiled with ``cuda_graphs`` trains as compiled without: same losses and weights.
+
+    Mixed precision with a gradient scaler, BatchNorm's running statistics (buffers the graph
+    mutates) and gradients accumulated over two iterations, which must survive the next replay;
+    the replayed step launches CUDA graphs.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from vitdense.models.backbones import LITv2
+    from vitdense.utils.launch import compile_modules
+
+    torch.manual_seed(0)
+    batches = [torch.randn(4, 3, 64, 96, device='cuda') for _ in range(6)]
+
+    def train(cuda_graphs: bool) -> tuple[list[float], dict, int]:
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        model = torch.nn.Module()
+        model.backbone = LITv2(arch=TINY_ARCHS['LITv2'], drop_path_rate=0.0).cuda().train()
+        compile_modules(model, ['backbone'], cuda_graphs=cuda_graphs)
+        # SGD: an update proportional to the gradient, so atomics' rounding (grid_sample's
+        # backward) stays rounding; Adam would blow it up in elements whose gradient is near zero
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scaler = torch.amp.GradScaler('cuda')
+        losses, launches = [], 0
+        for i, x in enumerate(batches):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                with torch.autocast('cuda', dtype=torch.float16):
+                    loss = sum(f.float().square().mean() for f in model.backbone(x))
+                scaler.scale(loss).backward()
+            launches += sum(e.count for e in prof.key_averages() if e.key == 'cudaGraphLaunch')
+            losses.append(loss.item())
+            if i % 2:  # two iterations per optimizer step
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+        return losses, {k: v.detach().clone() for k, v in model.state_dict().items()}, launches
+
+    losses, state, launches = train(cuda_graphs=False)
+    graph_losses, graph_state, graph_launches = train(cuda_graphs=True)
+    assert launches == 0 and graph_launches > 0
+    torch.testing.assert_close(graph_losses, losses, rtol=1e-4, atol=0)
+    torch.testing.assert_close(graph_state, state, rtol=1e-4, atol=1e-5)
 
 
 def test_inductor_refuses_a_tiling_with_a_bare_cant_split_after_the_mend() -> None:

@@ -11,7 +11,9 @@ ratio against it, so compare models in one call. Each result also gives the achi
 TFLOP/s (the FLOPs counted as ``get_flops.py`` counts them, x3 for a training step) and
 its share of the GPU's dense bf16/fp16 peak. Every model is timed eagerly, with
 ``--reference`` again on its reference path (the modules with a ``reference`` switch:
-SG-Former's attention, LIT / LITv2 token merging) and with ``--compile`` through ``torch.compile``.
+SG-Former's attention, LIT / LITv2 token merging) and with ``--compile`` through ``torch.compile``
+(``--cuda-graphs``: replaying CUDA graphs, as ``--compile`` does in ``tools/train.py`` for
+classification and segmentation configs; variant ``compiled-cudagraphs``).
 
 Examples:
     python tools/analysis/benchmark.py configs/mask_rcnn/swin_t_fpn_1x_coco.py \
@@ -47,7 +49,13 @@ from vitdense.utils.analysis import (
     rewrite_generated,
     set_reference,
 )
-from vitdense.utils.launch import COMPILED_MODULES, compile_modules, mend_inductor, task_scope
+from vitdense.utils.launch import (
+    COMPILED_MODULES,
+    CUDA_GRAPH_OPTIONS,
+    compile_modules,
+    mend_inductor,
+    task_scope,
+)
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -107,7 +115,7 @@ def benchmark(
         dtype=args.dtype,
         shape=list(args.shape),
         batch_size=args.batch_size,
-        compile=variant == 'compiled',
+        compile=variant.startswith('compiled'),
         variant=variant,
         s_per_iter=round(seconds, 5),
         img_per_s=round(args.batch_size / seconds, 2),
@@ -143,7 +151,8 @@ def train_step(forward: Callable[[], object], params: list, dtype: str) -> Calla
 
 def variants(args: argparse.Namespace) -> list[str]:
     """The ways each model is timed, in order."""
-    return ['eager'] + ['reference'] * args.reference + ['compiled'] * args.compile
+    compiled = 'compiled-cudagraphs' if args.cuda_graphs else 'compiled'
+    return ['eager'] + ['reference'] * args.reference + [compiled] * args.compile
 
 
 def time_variants(
@@ -173,7 +182,7 @@ def time_variants(
     for variant in variants(args):
         if args.reference:
             set_reference(model, variant == 'reference')
-        if variant == 'compiled':
+        if variant.startswith('compiled'):
             compile_()
         model.train(args.train)
         if args.train:
@@ -191,7 +200,8 @@ def time_backbone(spec: str, args: argparse.Namespace, device: str) -> None:
     forward = partial(model, torch.randn(args.batch_size, 3, *args.shape, device=device))
     macs = count_macs(forward)
     name = f'{kind}-{arch or args.arch}'
-    time_variants(name, 'backbone', model, forward, [model], model.compile, macs, args, device)
+    compile_ = partial(model.compile, options=CUDA_GRAPH_OPTIONS if args.cuda_graphs else None)
+    time_variants(name, 'backbone', model, forward, [model], compile_, macs, args, device)
 
 
 def time_config(config: str, args: argparse.Namespace, device: str) -> None:
@@ -208,7 +218,7 @@ def time_config(config: str, args: argparse.Namespace, device: str) -> None:
     macs = count_macs(forward)
     dense = [m for m in (getattr(model, n, None) for n in COMPILED_MODULES) if isinstance(m, nn.Module)]
     # a detector's heads run on data-dependent shapes: --compile compiles the dense part only
-    compile_ = partial(compile_modules, model, COMPILED_MODULES)
+    compile_ = partial(compile_modules, model, COMPILED_MODULES, args.cuda_graphs)
     time_variants(config, args.part, model, forward, dense, compile_, macs, args, device)
 
 
@@ -271,6 +281,11 @@ def main() -> None:
     parser.add_argument('--iters', type=int, default=50)
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--compile', action='store_true', help='also time each model through torch.compile')
+    parser.add_argument(
+        '--cuda-graphs',
+        action='store_true',
+        help='with --compile, replay CUDA graphs (what --compile does for classification and segmentation)',
+    )
     parser.add_argument('--reference', action='store_true', help='also time each model on its reference path')
     parser.add_argument('--json', help='append the results to this JSON-lines file')
     parser.add_argument('--update', help='Markdown file whose generated section is rewritten from --records')

@@ -96,6 +96,8 @@ def parse_log(text: str) -> dict:
         window=window.group(1) if window else DEFAULT_WINDOW,
         interval=int(interval.group(1)) if interval else DEFAULT_INTERVAL,
         compiled=bool(re.search(r'^compile_modules = ', text, re.M)),
+        # build_runner's line says whether the compiled modules replay CUDA graphs
+        cuda_graphs=bool(re.search(r'- torch\.compile: .*, replaying CUDA graphs', text)),
         # the optimizer constructor (its registry scope dropped); mmengine's when the config names none
         constructor=(constructor.group(1).split('.')[-1] if constructor else DEFAULT_CONSTRUCTOR)
         if optim
@@ -205,6 +207,7 @@ def measure(path: str, config: str | None = None) -> dict:
         gpus=parsed['gpus'],
         batch_per_gpu=parsed['batch'],
         compiled=parsed['compiled'],
+        cuda_graphs=parsed['cuda_graphs'],
         optim_constructor=parsed['constructor'],
         samplers=parsed['samplers'],
         logged_intervals=len(times),
@@ -300,7 +303,7 @@ def render_comparisons(records: list[dict]) -> str:
             '|---|---|---|' + ('---|' if with_samplers else '') + '---:|---:|---:|---:|---|',
         ]
         lines += [
-            f'| {osp.basename(r["config"])} | {"yes" if r["compiled"] else "no"} '
+            f'| {osp.basename(r["config"])} | {compiled_label(r)} '
             f'| {groups_label(r)} | '
             + (f'{samplers_label(r)} | ' if with_samplers else '')
             + f'{r["s_per_iter"]:.4f} '
@@ -310,6 +313,13 @@ def render_comparisons(records: list[dict]) -> str:
         ]
         blocks.append('\n'.join(lines))
     return '\n\n'.join(blocks)
+
+
+def compiled_label(record: dict) -> str:
+    """``no``, ``yes`` or ``yes, CUDA graphs`` (records from before CUDA graphs were read say ``yes``)."""
+    if not record['compiled']:
+        return 'no'
+    return 'yes, CUDA graphs' if record.get('cuda_graphs') else 'yes'
 
 
 def render_scaling(records: list[dict]) -> str:

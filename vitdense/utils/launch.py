@@ -263,7 +263,31 @@ class _MarkSizesDynamicOnChange:
             torch._dynamo.maybe_mark_dynamic(inputs, [2, 3])
 
 
-def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
+#: Task libraries whose training batches all have one size (fixed crops: 224 for ImageNet, the crop
+#: size for segmentation), where ``--compile`` replays CUDA graphs by default (``use_cuda_graphs``).
+CUDA_GRAPH_SCOPES = ('mmpretrain', 'mmseg')
+
+#: inductor's options for replaying CUDA graphs of the graphs whose sizes are static (only those).
+CUDA_GRAPH_OPTIONS = {'triton.cudagraphs': True, 'triton.cudagraph_skip_dynamic_graphs': True}
+
+
+def use_cuda_graphs(cfg: Config) -> bool:
+    """Whether ``--compile`` replays CUDA graphs: the config's ``compile_cudagraphs``, else by task.
+
+    Classification and segmentation train on fixed crops: replaying the compiled backbone's and
+    neck's kernels as CUDA graphs removes the CPU cost of launching them one by one. Detection
+    batches change size, and graphs of symbolic sizes are never replayed as CUDA graphs, so a
+    detector would gain nothing and keep the first size's graph memory; it stays off there.
+    """
+    value = cfg.get('compile_cudagraphs')
+    if value is None:
+        return task_scope(cfg) in CUDA_GRAPH_SCOPES
+    if not isinstance(value, bool):
+        raise TypeError(f'compile_cudagraphs must be True, False or None, got {value!r}')
+    return value
+
+
+def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: bool = False) -> list[str]:
     """``torch.compile`` the named children of ``model`` in place (their state-dict keys stay).
 
     Shapes are static for the first input size. From the first batch of another size on, the model's
@@ -274,15 +298,25 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
     H200 run, inductor's size thresholds for fusing reductions. Past dynamo's ``recompile_limit``
     (8 by default) a module runs eagerly at sizes no graph covers.
 
+    Args:
+        model: The model whose children are compiled.
+        names: The children to compile; those the model lacks are skipped.
+        cuda_graphs: Replay each graph of static sizes on CUDA as a CUDA graph (inductor's CUDA graph
+            trees, ``CUDA_GRAPH_OPTIONS``): one launch instead of one per kernel. Graphs of symbolic
+            sizes and CPU graphs run as without it. A replay overwrites the previous replay's
+            outputs; reading an overwritten one raises torch's error, and gradients are copied out
+            of the graphs' memory, so they accumulate over iterations as without it.
+
     Returns:
         The names compiled (those the model has).
     """
     mend_inductor()
+    options = dict(CUDA_GRAPH_OPTIONS) if cuda_graphs else None
     compiled = []
     for name in names:
         module = getattr(model, name, None)
         if isinstance(module, torch.nn.Module):
-            module.compile()
+            module.compile(options=options)
             compiled.append(name)
     preprocessor = getattr(model, 'data_preprocessor', None)
     if compiled and isinstance(preprocessor, torch.nn.Module):
@@ -293,11 +327,14 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str]) -> list[str]:
 def build_runner(cfg: Config) -> Runner:
     """The config's own runner type if it names one, else mmengine's ``Runner``.
 
-    With ``compile_modules`` in the config (``--compile``), those children of the model are compiled.
+    With ``compile_modules`` in the config (``--compile``), those children of the model are compiled,
+    replaying CUDA graphs where ``use_cuda_graphs`` says so.
     """
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     if cfg.get('compile_modules'):
         model = getattr(runner.model, 'module', runner.model)  # inside DistributedDataParallel
-        names = compile_modules(model, cfg.compile_modules)
-        print_log(f'torch.compile: {", ".join(names) or "nothing"} of {type(model).__name__}', 'current')
+        cuda_graphs = use_cuda_graphs(cfg)
+        names = compile_modules(model, cfg.compile_modules, cuda_graphs)
+        how = ', replaying CUDA graphs of static sizes' if cuda_graphs else ''
+        print_log(f'torch.compile: {", ".join(names) or "nothing"} of {type(model).__name__}{how}', 'current')
     return runner
