@@ -90,8 +90,7 @@ def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch)
     assert list(model.state_dict()) == keys
     calls.clear()
     assert compile_modules(model, ['backbone'], cuda_graphs=True) == ['backbone']
-    options = calls[0][1]['options']
-    assert options['triton.cudagraphs'] and options['triton.cudagraph_skip_dynamic_graphs']
+    assert calls[0][1]['options'] == {'triton.cudagraphs': True}
 
     args = type(
         'Args',
@@ -157,14 +156,13 @@ def test_compiled_backbone_has_one_symbolic_graph_once_sizes_change(monkeypatch)
 @pytest.mark.parametrize(
     ('config', 'key', 'expected'),
     [
-        ('configs/imagenet/litv2_s_in1k.py', None, True),  # fixed 224 crops
-        ('configs/upernet/litv2_s_160k_ade20k.py', None, True),  # fixed 512 crops
-        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', None, False),  # sizes vary
-        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', True, True),
-        ('configs/imagenet/litv2_s_in1k.py', False, False),
+        ('configs/imagenet/litv2_s_in1k.py', None, False),  # off unless the config asks
+        ('configs/upernet/litv2_s_160k_ade20k.py', None, False),
+        ('configs/imagenet/litv2_s_in1k.py', True, True),
+        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', False, False),
     ],
 )
-def test_cuda_graphs_by_task_unless_the_config_says(config: str, key: bool | None, expected: bool) -> None:
+def test_cuda_graphs_only_where_the_config_asks(config: str, key: bool | None, expected: bool) -> None:
     from vitdense.utils.launch import load_config, use_cuda_graphs
 
     cfg = load_config(config)
@@ -180,6 +178,8 @@ def test_cuda_graphs_key_must_be_a_bool() -> None:
 
     with pytest.raises(TypeError, match='compile_cudagraphs'):
         use_cuda_graphs(Config(dict(default_scope='mmseg', compile_cudagraphs='yes')))
+    with pytest.raises(TypeError, match='compile_cudagraphs'):
+        use_cuda_graphs(Config(dict(default_scope='mmseg', compile_cudagraphs=None)))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graphs need a GPU')
@@ -203,6 +203,10 @@ def test_cuda_graph_training_equals_compiled_training_with_accumulated_gradients
         torch.manual_seed(0)
         model = torch.nn.Module()
         model.backbone = LITv2(arch=TINY_ARCHS['LITv2'], drop_path_rate=0.0).cuda().train()
+        with torch.no_grad():  # token merging's offsets start at zero: sampling points on pixel
+            for name, p in model.backbone.named_parameters():  # centres, where bilinear sampling's
+                if 'conv_offset' in name:  # gradient jumps, so rounding would decide it
+                    p.normal_(std=0.05)
         compile_modules(model, ['backbone'], cuda_graphs=cuda_graphs)
         # SGD: an update proportional to the gradient, so atomics' rounding (grid_sample's
         # backward) stays rounding; Adam would blow it up in elements whose gradient is near zero

@@ -12,8 +12,8 @@ TFLOP/s (the FLOPs counted as ``get_flops.py`` counts them, x3 for a training st
 its share of the GPU's dense bf16/fp16 peak. Every model is timed eagerly, with
 ``--reference`` again on its reference path (the modules with a ``reference`` switch:
 SG-Former's attention, LIT / LITv2 token merging) and with ``--compile`` through ``torch.compile``
-(``--cuda-graphs``: replaying CUDA graphs, as ``--compile`` does in ``tools/train.py`` for
-classification and segmentation configs; variant ``compiled-cudagraphs``).
+(``--cuda-graphs``: replaying CUDA graphs, as ``--compile`` with ``compile_cudagraphs=True`` does in
+``tools/train.py``; variant ``compiled-cudagraphs``).
 
 Examples:
     python tools/analysis/benchmark.py configs/mask_rcnn/swin_t_fpn_1x_coco.py \
@@ -284,7 +284,7 @@ def main() -> None:
     parser.add_argument(
         '--cuda-graphs',
         action='store_true',
-        help='with --compile, replay CUDA graphs (what --compile does for classification and segmentation)',
+        help="with --compile, replay CUDA graphs (tools/train.py's compile_cudagraphs=True)",
     )
     parser.add_argument('--reference', action='store_true', help='also time each model on its reference path')
     parser.add_argument('--json', help='append the results to this JSON-lines file')

@@ -263,27 +263,23 @@ class _MarkSizesDynamicOnChange:
             torch._dynamo.maybe_mark_dynamic(inputs, [2, 3])
 
 
-#: Task libraries whose training batches all have one size (fixed crops: 224 for ImageNet, the crop
-#: size for segmentation), where ``--compile`` replays CUDA graphs by default (``use_cuda_graphs``).
-CUDA_GRAPH_SCOPES = ('mmpretrain', 'mmseg')
-
-#: inductor's options for replaying CUDA graphs of the graphs whose sizes are static (only those).
-CUDA_GRAPH_OPTIONS = {'triton.cudagraphs': True, 'triton.cudagraph_skip_dynamic_graphs': True}
+#: inductor's options for replaying each compiled graph as a CUDA graph (``mode='reduce-overhead'``).
+CUDA_GRAPH_OPTIONS = {'triton.cudagraphs': True}
 
 
 def use_cuda_graphs(cfg: Config) -> bool:
-    """Whether ``--compile`` replays CUDA graphs: the config's ``compile_cudagraphs``, else by task.
+    """Whether ``--compile`` replays CUDA graphs: the config's ``compile_cudagraphs`` (off by default).
 
-    Classification and segmentation train on fixed crops: replaying the compiled backbone's and
-    neck's kernels as CUDA graphs removes the CPU cost of launching them one by one. Detection
-    batches change size, and graphs of symbolic sizes are never replayed as CUDA graphs, so a
-    detector would gain nothing and keep the first size's graph memory; it stays off there.
+    Replaying the compiled backbone's and neck's kernels as CUDA graphs removes the CPU cost of
+    launching them one by one, which bounds a compiled classifier's training step at 224. A graph
+    is recorded once per input size, so it suits fixed sizes (classification's crops), not a
+    detector's varying ones nor whole-image validation. It stays off by default: in the one run
+    through ``tools/train.py`` (UperNet LITv2-S, with inductor also told to skip graphs of
+    symbolic sizes) the graphs were recorded again every iteration.
     """
-    value = cfg.get('compile_cudagraphs')
-    if value is None:
-        return task_scope(cfg) in CUDA_GRAPH_SCOPES
+    value = cfg.get('compile_cudagraphs', False)
     if not isinstance(value, bool):
-        raise TypeError(f'compile_cudagraphs must be True, False or None, got {value!r}')
+        raise TypeError(f'compile_cudagraphs must be True or False, got {value!r}')
     return value
 
 
@@ -301,11 +297,12 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: b
     Args:
         model: The model whose children are compiled.
         names: The children to compile; those the model lacks are skipped.
-        cuda_graphs: Replay each graph of static sizes on CUDA as a CUDA graph (inductor's CUDA graph
-            trees, ``CUDA_GRAPH_OPTIONS``): one launch instead of one per kernel. Graphs of symbolic
-            sizes and CPU graphs run as without it. A replay overwrites the previous replay's
-            outputs; reading an overwritten one raises torch's error, and gradients are copied out
-            of the graphs' memory, so they accumulate over iterations as without it.
+        cuda_graphs: Replay each CUDA graph of the compiled modules as a CUDA graph (inductor's CUDA
+            graph trees, ``CUDA_GRAPH_OPTIONS``): one launch instead of one per kernel, one recording
+            per input size (see ``use_cuda_graphs``). CPU graphs run as without it. A replay
+            overwrites the previous replay's outputs: reading an overwritten one raises torch's
+            error. Gradients are copied out of the graphs' memory, so they accumulate over
+            iterations as without it.
 
     Returns:
         The names compiled (those the model has).
@@ -335,6 +332,6 @@ def build_runner(cfg: Config) -> Runner:
         model = getattr(runner.model, 'module', runner.model)  # inside DistributedDataParallel
         cuda_graphs = use_cuda_graphs(cfg)
         names = compile_modules(model, cfg.compile_modules, cuda_graphs)
-        how = ', replaying CUDA graphs of static sizes' if cuda_graphs else ''
+        how = ', replaying CUDA graphs' if cuda_graphs else ''
         print_log(f'torch.compile: {", ".join(names) or "nothing"} of {type(model).__name__}{how}', 'current')
     return runner
