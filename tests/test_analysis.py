@@ -360,20 +360,43 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         del record['samplers']
     assert "| swin.py | no | mmengine's | 0.5000 | 1.00x |" in train_speed.render([swin, litv2])
     assert 'parallel efficiency' not in table  # no scaling records: no scaling table
-    # build_runner's line when the compiled modules replay CUDA graphs
+    # build_runner's line when the compiled modules replay CUDA graphs, as 26a9069 and as now
     log = next((tmp_path / 'litv2').glob('*/*.log'))
-    log.write_text(
-        log.read_text() + '12/01 00:00:09 - mmengine - INFO - torch.compile: backbone, neck of MaskRCNN, '
-        'replaying CUDA graphs\n'
-    )
-    graphs = train_speed.measure(str(tmp_path / 'litv2'), config='configs/mask_rcnn/litv2.py')
-    assert graphs['cuda_graphs']
-    train_speed.compare(graphs, swin, '2026-01-01T00:00:00')
-    graphs.update(device='GPU', date='2026-01-01')
-    assert '| litv2.py | yes, CUDA graphs | merged |' in train_speed.render([swin, graphs])
+    text = log.read_text()
+    for line in ('replaying CUDA graphs of static sizes', 'replaying CUDA graphs'):
+        log.write_text(
+            f'{text}12/01 00:00:09 - mmengine - INFO - torch.compile: backbone, neck of MaskRCNN, {line}\n'
+        )
+        graphs = train_speed.measure(str(tmp_path / 'litv2'), config='configs/mask_rcnn/litv2.py')
+        assert graphs['cuda_graphs']
+        train_speed.compare(graphs, swin, '2026-01-01T00:00:00')
+        graphs.update(device='GPU', date='2026-01-01')
+        assert '| litv2.py | yes, CUDA graphs | merged |' in train_speed.render([swin, graphs])
     fake_run(tmp_path / 'four', 4, [9.0, 0.40, 0.40, 0.40])
     with pytest.raises(ValueError, match='GPUs, images per GPU'):
         train_speed.compare(train_speed.measure(str(tmp_path / 'four'), config='c.py'), swin, 'x')
+
+
+@pytest.mark.parametrize('cuda_graphs', [False, True])
+def test_build_runner_compiles_with_the_configs_cuda_graphs_and_train_speed_reads_its_line(
+    monkeypatch, cuda_graphs: bool
+) -> None:
+    from mmengine.config import Config
+
+    from vitdense.utils import launch
+
+    model = torch.nn.Module()
+    model.backbone, model.neck = torch.nn.Linear(2, 2), torch.nn.Identity()
+    options, lines = [], []
+    monkeypatch.setattr(torch.nn.Module, 'compile', lambda self, **kw: options.append(kw['options']))
+    monkeypatch.setattr(launch.Runner, 'from_cfg', lambda cfg: types.SimpleNamespace(model=model))
+    monkeypatch.setattr(launch, 'print_log', lambda message, logger: lines.append(message))
+    cfg = Config(dict(compile_modules=['backbone', 'neck'], compile_cudagraphs=cuda_graphs))
+    launch.build_runner(cfg)
+    assert options == [launch.CUDA_GRAPH_OPTIONS if cuda_graphs else None] * 2
+    (line,) = lines
+    parsed = load_tool('train_speed').parse_log(f'12/01 00:00:09 - mmengine - INFO - {line}\n')
+    assert parsed['cuda_graphs'] is cuda_graphs
 
 
 def test_train_speed_reads_each_stages_own_sampler() -> None:

@@ -291,6 +291,8 @@ def main() -> None:
     parser.add_argument('--update', help='Markdown file whose generated section is rewritten from --records')
     parser.add_argument('--records', nargs='*', default=[], help='JSON-lines files of earlier results')
     args = parser.parse_intermixed_args()
+    if args.cuda_graphs and not args.compile:
+        parser.error('--cuda-graphs applies to the compiled variant: add --compile')
     if args.update:
         records = read_jsonl(args.records)
         rewrite_generated(

@@ -41,7 +41,7 @@ import sys
 from mmengine.config import Config
 
 from vitdense.utils.analysis import read_jsonl, rewrite_generated
-from vitdense.utils.launch import load_config
+from vitdense.utils.launch import CUDA_GRAPHS_LOGGED, load_config
 
 #: Iterations of the published schedules at 16 images per iteration: COCO train2017 keeps
 #: 117,266 annotated images (7,330 iterations per epoch); ADE20K schedules count iterations.
@@ -97,7 +97,7 @@ def parse_log(text: str) -> dict:
         interval=int(interval.group(1)) if interval else DEFAULT_INTERVAL,
         compiled=bool(re.search(r'^compile_modules = ', text, re.M)),
         # build_runner's line says whether the compiled modules replay CUDA graphs
-        cuda_graphs=bool(re.search(r'- torch\.compile: .*, replaying CUDA graphs', text)),
+        cuda_graphs=bool(re.search(rf'- torch\.compile: .*, {CUDA_GRAPHS_LOGGED}', text)),
         # the optimizer constructor (its registry scope dropped); mmengine's when the config names none
         constructor=(constructor.group(1).split('.')[-1] if constructor else DEFAULT_CONSTRUCTOR)
         if optim
@@ -316,7 +316,14 @@ def render_comparisons(records: list[dict]) -> str:
 
 
 def compiled_label(record: dict) -> str:
-    """``no``, ``yes`` or ``yes, CUDA graphs`` (records from before CUDA graphs were read say ``yes``)."""
+    """The compiled column of a record.
+
+    Args:
+        record: A record of ``measure``.
+
+    Returns:
+        ``no``, ``yes`` or ``yes, CUDA graphs`` (records from before CUDA graphs were read say ``yes``).
+    """
     if not record['compiled']:
         return 'no'
     return 'yes, CUDA graphs' if record.get('cuda_graphs') else 'yes'

@@ -265,17 +265,29 @@ class _MarkSizesDynamicOnChange:
 
 #: inductor's options for replaying each compiled graph as a CUDA graph (``mode='reduce-overhead'``).
 CUDA_GRAPH_OPTIONS = {'triton.cudagraphs': True}
+#: What ``build_runner``'s log line adds when the compiled modules replay CUDA graphs (``train_speed.py``
+#: reads it from a training log).
+CUDA_GRAPHS_LOGGED = 'replaying CUDA graphs'
 
 
 def use_cuda_graphs(cfg: Config) -> bool:
     """Whether ``--compile`` replays CUDA graphs: the config's ``compile_cudagraphs`` (off by default).
 
-    Replaying the compiled backbone's and neck's kernels as CUDA graphs removes the CPU cost of
-    launching them one by one, which bounds a compiled classifier's training step at 224. A graph
-    is recorded once per input size, so it suits fixed sizes (classification's crops), not a
-    detector's varying ones nor whole-image validation. It stays off by default: in the one run
-    through ``tools/train.py`` (UperNet LITv2-S, with inductor also told to skip graphs of
-    symbolic sizes) the graphs were recorded again every iteration.
+    Replaying the compiled backbone's and neck's kernels as CUDA graphs is meant to remove the CPU
+    cost of launching them one by one. A graph is recorded once per input size, so it can only pay
+    at fixed sizes (classification's crops), not at a detector's varying ones nor in whole-image
+    validation. It stays off by default: in the one run through ``tools/train.py`` (UperNet
+    LITv2-S, with inductor also told to skip graphs of symbolic sizes) the graphs were recorded
+    again every iteration.
+
+    Args:
+        cfg: The config.
+
+    Returns:
+        The value of ``compile_cudagraphs``, False where the config has none.
+
+    Raises:
+        TypeError: If ``compile_cudagraphs`` is not a bool.
     """
     value = cfg.get('compile_cudagraphs', False)
     if not isinstance(value, bool):
@@ -297,7 +309,7 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: b
     Args:
         model: The model whose children are compiled.
         names: The children to compile; those the model lacks are skipped.
-        cuda_graphs: Replay each CUDA graph of the compiled modules as a CUDA graph (inductor's CUDA
+        cuda_graphs: Replay each graph inductor compiles for CUDA as a CUDA graph (inductor's CUDA
             graph trees, ``CUDA_GRAPH_OPTIONS``): one launch instead of one per kernel, one recording
             per input size (see ``use_cuda_graphs``). CPU graphs run as without it. A replay
             overwrites the previous replay's outputs: reading an overwritten one raises torch's
@@ -332,6 +344,6 @@ def build_runner(cfg: Config) -> Runner:
         model = getattr(runner.model, 'module', runner.model)  # inside DistributedDataParallel
         cuda_graphs = use_cuda_graphs(cfg)
         names = compile_modules(model, cfg.compile_modules, cuda_graphs)
-        how = ', replaying CUDA graphs' if cuda_graphs else ''
+        how = f', {CUDA_GRAPHS_LOGGED}' if cuda_graphs and names else ''
         print_log(f'torch.compile: {", ".join(names) or "nothing"} of {type(model).__name__}{how}', 'current')
     return runner
