@@ -177,9 +177,9 @@ def test_cuda_graphs_key_must_be_a_bool() -> None:
     from vitdense.utils.launch import use_cuda_graphs
 
     with pytest.raises(TypeError, match='compile_cudagraphs'):
-        use_cuda_graphs(Config(dict(default_scope='mmseg', compile_cudagraphs='yes')))
+        use_cuda_graphs(Config(dict(compile_cudagraphs='yes')))
     with pytest.raises(TypeError, match='compile_cudagraphs'):
-        use_cuda_graphs(Config(dict(default_scope='mmseg', compile_cudagraphs=None)))
+        use_cuda_graphs(Config(dict(compile_cudagraphs=None)))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graphs need a GPU')

@@ -51,8 +51,8 @@ from vitdense.utils.analysis import (
 )
 from vitdense.utils.launch import (
     COMPILED_MODULES,
-    CUDA_GRAPH_OPTIONS,
     compile_modules,
+    compile_options,
     mend_inductor,
     task_scope,
 )
@@ -200,7 +200,7 @@ def time_backbone(spec: str, args: argparse.Namespace, device: str) -> None:
     forward = partial(model, torch.randn(args.batch_size, 3, *args.shape, device=device))
     macs = count_macs(forward)
     name = f'{kind}-{arch or args.arch}'
-    compile_ = partial(model.compile, options=CUDA_GRAPH_OPTIONS if args.cuda_graphs else None)
+    compile_ = partial(model.compile, options=compile_options(args.cuda_graphs))
     time_variants(name, 'backbone', model, forward, [model], compile_, macs, args, device)
 
 

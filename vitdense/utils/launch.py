@@ -270,6 +270,11 @@ CUDA_GRAPH_OPTIONS = {'triton.cudagraphs': True}
 CUDA_GRAPHS_LOGGED = 'replaying CUDA graphs'
 
 
+def compile_options(cuda_graphs: bool) -> dict | None:
+    """Inductor's options for ``torch.compile``: ``CUDA_GRAPH_OPTIONS`` (a copy) or its defaults (None)."""
+    return dict(CUDA_GRAPH_OPTIONS) if cuda_graphs else None
+
+
 def use_cuda_graphs(cfg: Config) -> bool:
     """Whether ``--compile`` replays CUDA graphs: the config's ``compile_cudagraphs`` (off by default).
 
@@ -320,7 +325,7 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: b
         The names compiled (those the model has).
     """
     mend_inductor()
-    options = dict(CUDA_GRAPH_OPTIONS) if cuda_graphs else None
+    options = compile_options(cuda_graphs)
     compiled = []
     for name in names:
         module = getattr(model, name, None)
