@@ -300,6 +300,30 @@ def use_cuda_graphs(cfg: Config) -> bool:
     return value
 
 
+class _CudaGraphStep:
+    """Forward pre-hook of a model whose children replay CUDA graphs: each call of the model is one step.
+
+    Inductor's CUDA graph trees keep the outputs of a step's graphs until the next step begins, and
+    without being told they guess where it begins: at a compiled module's call when no backward is
+    pending. In inference that is every compiled child, so the neck's call frees the backbone's
+    outputs it is reading (torch raises "accessing tensor output of CUDAGraphs that has been
+    overwritten"). The hook begins the step at the model's call instead, for training, validation
+    and testing alike. Gradients accumulated over steps (``accumulative_counts``) would be read
+    from the previous step's memory too: before a new step begins, the hook moves the gradients
+    that survived the last one (the compiled children's parameters whose ``.grad`` is set) out of
+    it. Optimizers that set gradients to None leave nothing to move.
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter]) -> None:
+        self.params = params
+
+    def __call__(self, module: torch.nn.Module, args: tuple) -> None:
+        for p in self.params:
+            if p.grad is not None:
+                p.grad = p.grad.clone()
+        torch.compiler.cudagraph_mark_step_begin()
+
+
 def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: bool = False) -> list[str]:
     """``torch.compile`` the named children of ``model`` in place (their state-dict keys stay).
 
@@ -316,10 +340,10 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: b
         names: The children to compile; those the model lacks are skipped.
         cuda_graphs: Replay each graph inductor compiles for CUDA as a CUDA graph (inductor's CUDA
             graph trees, ``CUDA_GRAPH_OPTIONS``): one launch instead of one per kernel, one recording
-            per input size (see ``use_cuda_graphs``). CPU graphs run as without it. A replay
-            overwrites the previous replay's outputs: reading an overwritten one raises torch's
-            error. Gradients are copied out of the graphs' memory, so they accumulate over
-            iterations as without it.
+            per input size (see ``use_cuda_graphs``). CPU graphs run as without it. Each call of
+            ``model`` begins a step (``_CudaGraphStep``): its outputs stay readable until the next
+            call, and gradients accumulate over calls as without CUDA graphs; calling a compiled
+            child on its own does not begin one.
 
     Returns:
         The names compiled (those the model has).
@@ -332,6 +356,9 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: b
         if isinstance(module, torch.nn.Module):
             module.compile(options=options)
             compiled.append(name)
+    if compiled and cuda_graphs:
+        params = [p for name in compiled for p in getattr(model, name).parameters() if p.requires_grad]
+        model.register_forward_pre_hook(_CudaGraphStep(params))
     preprocessor = getattr(model, 'data_preprocessor', None)
     if compiled and isinstance(preprocessor, torch.nn.Module):
         preprocessor.register_forward_hook(_MarkSizesDynamicOnChange())
