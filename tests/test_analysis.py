@@ -152,8 +152,12 @@ def fake_run(
     memory_mb: int = 3072,
     extra_config: str = '',
     model: str = "model = dict(type='MaskRCNN')\n",
+    data_seconds: list[float] | None = None,
 ) -> None:
-    """A work dir as mmengine leaves it: dumped config, and a timestamped text log."""
+    """A work dir as mmengine leaves it: dumped config, and a timestamped text log.
+
+    Each interval waits ``data_seconds`` (0.01 s by default) for the data loader.
+    """
     run = work_dir / '20260101_000000'
     run.mkdir(parents=True)
     config = (
@@ -166,8 +170,8 @@ def fake_run(
     lines = [f'    Distributed training: True\n    GPU number: {gpus}\n', config]
     lines += [
         f'12/01 00:00:0{i} - mmengine - INFO - Epoch(train) [1][{25 * (i + 1)}/100]  eta: 0:00:01  '
-        f'time: {t}  data_time: 0.0100  memory: {memory_mb}  loss: {3.0 - i}  loss_rpn_cls: 0.1000\n'
-        for i, t in enumerate(seconds)
+        f'time: {t}  data_time: {d:.4f}  memory: {memory_mb}  loss: {3.0 - i}  loss_rpn_cls: 0.1000\n'
+        for i, (t, d) in enumerate(zip(seconds, data_seconds or [0.01] * len(seconds), strict=True))
     ]
     (run / '20260101_000000.log').write_text(''.join(lines))
 
@@ -326,6 +330,7 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         tmp_path / 'litv2',
         1,
         [9.0, 0.40, 0.40, 0.40],
+        data_seconds=[5.0, 0.1, 0.2, 0.05],  # the warm-up's wait is not counted
         extra_config="compile_modules = [\n    'backbone',\n]\n"
         "optim_wrapper = dict(\n    constructor='vitdense.MergedGroupsOptimWrapperConstructor',\n"
         "    loss_scale='dynamic')\n",
@@ -354,10 +359,11 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
     )  # no optim_wrapper logged
     table = train_speed.render([swin, litv2])
     assert '(baseline: swin.py)' in table
-    assert '| litv2.py | yes | merged | on GPU | 0.4000 | 0.80x | 5.0 |' in table
-    assert "| swin.py | no | mmengine's | - | 0.5000 | 1.00x |" in table
-    for record in (swin, litv2):  # records from before the samplers were read: no sampler column
+    assert '| litv2.py | yes | merged | on GPU | 0.4000 | 0.1000 | 0.80x | 5.0 |' in table
+    assert "| swin.py | no | mmengine's | - | 0.5000 | 0.0100 | 1.00x |" in table
+    for record in (swin, litv2):  # records from before the samplers and data waits were read
         del record['samplers']
+        del record['data_s_per_iter']
     assert "| swin.py | no | mmengine's | 0.5000 | 1.00x |" in train_speed.render([swin, litv2])
     assert 'parallel efficiency' not in table  # no scaling records: no scaling table
     # build_runner's line when the compiled modules replay CUDA graphs, as 26a9069 and as now

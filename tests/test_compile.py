@@ -253,17 +253,21 @@ def test_cuda_graphs_train_with_accumulated_gradients_and_predict_as_compiled_wi
     torch.manual_seed(0)
     batches = [torch.randn(4, 3, 64, 96, device='cuda') for _ in range(6)]
 
+    torch.manual_seed(0)
+    start = _BackboneAndNeck()
+    # token merging's offsets start at zero, and after one update they are tiny: sampling points
+    # land a rounding error either side of a pixel, where bilinear sampling's gradient jumps, so
+    # atomic adds' order would decide them. A quarter-pixel shift keeps them clear of that.
+    with torch.no_grad():
+        for name, p in start.backbone.named_parameters():
+            if name.endswith('conv_offset.bias'):
+                p.fill_(0.25)
+    initial = {k: v.cuda() for k, v in start.state_dict().items()}
+
     def run(cuda_graphs: bool) -> tuple[list[float], dict, list[torch.Tensor], int]:
         torch._dynamo.reset()
-        torch.manual_seed(0)
         model = _BackboneAndNeck().cuda().train()
-        # token merging's offsets start at zero, and after one update they are tiny: sampling points
-        # land a rounding error either side of a pixel, where bilinear sampling's gradient jumps, so
-        # atomic adds' order would decide them. A quarter-pixel shift keeps them clear of that.
-        with torch.no_grad():
-            for name, p in model.backbone.named_parameters():
-                if name.endswith('conv_offset.bias'):
-                    p.fill_(0.25)
+        model.load_state_dict(initial)
         compile_modules(model, ['backbone', 'neck'], cuda_graphs=cuda_graphs)
         # SGD: an update proportional to the gradient, so atomics' rounding (grid_sample's
         # backward) stays rounding; Adam would blow it up in elements whose gradient is near zero
@@ -289,22 +293,22 @@ def test_cuda_graphs_train_with_accumulated_gradients_and_predict_as_compiled_wi
         return losses, state, predictions, launches
 
     losses, state, predictions, launches = run(cuda_graphs=False)
-    _, state_again, predictions_again, _ = run(cuda_graphs=False)
     graph_losses, graph_state, graph_predictions, graph_launches = run(cuda_graphs=True)
     assert launches == 0 and graph_launches > 0
+    # the losses of iterations 2-5 follow the accumulated updates
     torch.testing.assert_close(graph_losses, losses, rtol=1e-4, atol=0)
-    # atomic adds (grid_sample's backward) leave the gradients' rounding to the order of the adds, and
-    # token merging's offsets carry it through the updates (3.6e-4 in an offset bias in one H200 run):
-    # CUDA graphs may differ from a run without them by a few times what a second such run differs by.
-    # An update lost or doubled would move every weight by lr * gradient.
+    # Atomic adds (grid_sample's backward) leave the gradients' rounding to the order of the adds, and
+    # the updates carry it into single weights: two H200 runs without CUDA graphs differed by up to
+    # 7.9e-5 in one element of patch_embed's weight. So each tensor is compared as a whole, against
+    # how far training moved it, of which an update lost or doubled would be a sizeable part.
     for key, value in state.items():
-        noise = (state_again[key].float() - value.float()).abs().max().item()
-        torch.testing.assert_close(
-            graph_state[key], value, rtol=1e-4, atol=4 * noise + 1e-5, msg=lambda m, key=key: f'{key}: {m}'
-        )
-    for i, value in enumerate(predictions):
-        noise = (predictions_again[i] - value).abs().max().item()
-        torch.testing.assert_close(graph_predictions[i], value, rtol=1e-4, atol=4 * noise + 1e-5)
+        if not value.is_floating_point():  # BatchNorm's num_batches_tracked
+            assert torch.equal(graph_state[key], value), key
+            continue
+        moved = (value - initial[key]).norm()
+        assert (graph_state[key] - value).norm() <= 0.05 * moved + 1e-6, key
+    for graph_prediction, prediction in zip(graph_predictions, predictions, strict=True):
+        assert (graph_prediction - prediction).norm() <= 1e-2 * prediction.norm()
 
 
 def test_inductor_refuses_a_tiling_with_a_bare_cant_split_after_the_mend() -> None:

@@ -72,8 +72,10 @@ DEFAULT_WINDOW, DEFAULT_INTERVAL = '10', 10
 #: mmengine's optimizer constructor: one param group per parameter under a ``paramwise_cfg``.
 DEFAULT_CONSTRUCTOR = 'DefaultOptimWrapperConstructor'
 # ``grad_norm`` sits between memory and loss when gradients are clipped
+# (mmengine logs data_time, the wait for the data loader, right after time)
 TRAIN_LINE = re.compile(
-    r'(?:Epoch|Iter)\(train\).*?\btime: ([\d.]+).*?\bmemory: (\d+)(?:\s+\w+: [\d.e+-]+)*?\s+loss: ([\d.]+)'
+    r'(?:Epoch|Iter)\(train\).*?\btime: ([\d.]+)(?:\s+data_time: ([\d.]+))?'
+    r'.*?\bmemory: (\d+)(?:\s+\w+: [\d.e+-]+)*?\s+loss: ([\d.]+)'
 )
 
 
@@ -88,7 +90,7 @@ def parse_log(text: str) -> dict:
     optim = re.search(r'^optim_wrapper = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
     constructor = re.search(r"^    constructor='([\w.]+)'", optim.group(0), re.M) if optim else None
     model = re.search(r'^model = dict\(.*?(?=^\S|\Z)', text, re.S | re.M)
-    intervals = [tuple(map(float, m.groups())) for m in TRAIN_LINE.finditer(text)]
+    lines = [m.groups() for m in TRAIN_LINE.finditer(text)]
     return dict(
         gpus=int(match.group(1)) if match else 1,
         batch=int(batch.group(1)) if batch else None,
@@ -103,7 +105,9 @@ def parse_log(text: str) -> dict:
         if optim
         else None,
         samplers=train_samplers(model.group(0)) if model else {},
-        intervals=intervals,  # (s/iter, memory MB, loss)
+        intervals=[(float(t), float(m), float(loss)) for t, _, m, loss in lines],  # (s/iter, memory MB, loss)
+        # each interval's s/iter waiting for data; None where a line has none
+        data_times=[float(d) if d else None for _, d, _, _ in lines],
     )
 
 
@@ -201,6 +205,8 @@ def measure(path: str, config: str | None = None) -> dict:
         raise ValueError(f'{path}: no train_dataloader batch_size in the logged config')
     times, memory, loss = zip(*parsed['intervals'], strict=True)
     s_per_iter = statistics.median(times[skip:])
+    data_times = parsed['data_times'][skip:]
+    data = dict(data_s_per_iter=round(statistics.median(data_times), 4)) if None not in data_times else {}
     return dict(
         config=config,
         source=path,
@@ -213,6 +219,7 @@ def measure(path: str, config: str | None = None) -> dict:
         logged_intervals=len(times),
         warm_up_intervals=skip,
         s_per_iter=round(s_per_iter, 4),
+        **data,
         img_per_s=round(parsed['gpus'] * parsed['batch'] / s_per_iter, 1),
         max_mem_gib=round(max(memory) / 1024, 2),
         loss_first=round(loss[0], 4),
@@ -284,7 +291,9 @@ def samplers_label(record: dict) -> str:
 def render_comparisons(records: list[dict]) -> str:
     """One table per ``--compare`` call: every run's s/iter as a ratio against the call's first run.
 
-    A table has a sampler column when its records carry the field (older records do not).
+    A table has a sampler column and a data column (the median s/iter spent waiting for the data
+    loader, over the same intervals as s/iter) when all its records carry the field (older records
+    do not).
     """
     runs: dict[str, list[dict]] = {}
     for r in records:
@@ -293,21 +302,29 @@ def render_comparisons(records: list[dict]) -> str:
     for rows in runs.values():
         first = rows[0]
         with_samplers = all('samplers' in r for r in rows)
+        with_data = all('data_s_per_iter' in r for r in rows)
         lines = [
             f'**{first["gpus"]} GPU(s) x {first["batch_per_gpu"]} images, {first["device"]}, '
             f'{first["date"]}** (baseline: {osp.basename(first["baseline"])})',
             '',
             '| config | compiled | param groups | '
             + ('sampler | ' if with_samplers else '')
-            + 's/iter | vs baseline | img/s | max memory/GPU (GiB) | loss first → last |',
-            '|---|---|---|' + ('---|' if with_samplers else '') + '---:|---:|---:|---:|---|',
+            + 's/iter | '
+            + ('of which data | ' if with_data else '')
+            + 'vs baseline | img/s | max memory/GPU (GiB) | loss first → last |',
+            '|---|---|---|'
+            + ('---|' if with_samplers else '')
+            + '---:|'
+            + ('---:|' if with_data else '')
+            + '---:|---:|---:|---|',
         ]
         lines += [
             f'| {osp.basename(r["config"])} | {compiled_label(r)} '
             f'| {groups_label(r)} | '
             + (f'{samplers_label(r)} | ' if with_samplers else '')
-            + f'{r["s_per_iter"]:.4f} '
-            f'| {r["time_ratio"]:.2f}x | {r["img_per_s"]:.1f} | {r["max_mem_gib"]:.2f} '
+            + f'{r["s_per_iter"]:.4f} | '
+            + (f'{r["data_s_per_iter"]:.4f} | ' if with_data else '')
+            + f'{r["time_ratio"]:.2f}x | {r["img_per_s"]:.1f} | {r["max_mem_gib"]:.2f} '
             f'| {r["loss_first"]:.2f} → {r["loss_last"]:.2f} |'
             for r in rows
         ]
