@@ -156,13 +156,16 @@ def test_compiled_backbone_has_one_symbolic_graph_once_sizes_change(monkeypatch)
 @pytest.mark.parametrize(
     ('config', 'key', 'expected'),
     [
-        ('configs/imagenet/litv2_s_in1k.py', None, False),  # off unless the config asks
-        ('configs/upernet/litv2_s_160k_ade20k.py', None, False),
-        ('configs/imagenet/litv2_s_in1k.py', True, True),
-        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', False, False),
+        ('configs/imagenet/litv2_s_in1k.py', None, True),  # classification: on unless the config says no
+        ('configs/imagenet/litv2_s_in1k.py', False, False),
+        ('configs/upernet/litv2_s_160k_ade20k.py', None, False),  # dense tasks: off unless it asks
+        ('configs/mask_rcnn/litv2_s_fpn_1x_coco.py', None, False),
+        ('configs/upernet/litv2_s_160k_ade20k.py', True, True),
     ],
 )
-def test_cuda_graphs_only_where_the_config_asks(config: str, key: bool | None, expected: bool) -> None:
+def test_cuda_graphs_for_classification_unless_the_config_says_otherwise(
+    config: str, key: bool | None, expected: bool
+) -> None:
     from vitdense.utils.launch import load_config, use_cuda_graphs
 
     cfg = load_config(config)

@@ -275,26 +275,34 @@ def compile_options(cuda_graphs: bool) -> dict | None:
     return dict(CUDA_GRAPH_OPTIONS) if cuda_graphs else None
 
 
-def use_cuda_graphs(cfg: Config) -> bool:
-    """Whether ``--compile`` replays CUDA graphs: the config's ``compile_cudagraphs`` (off by default).
+#: Task libraries whose ``--compile`` replays CUDA graphs unless the config says otherwise: their
+#: training batches all have one size (ImageNet's 224 crops) and validation a few batch sizes.
+CUDA_GRAPH_SCOPES = ('mmpretrain',)
 
-    Replaying the compiled backbone's and neck's kernels as CUDA graphs is meant to remove the CPU
-    cost of launching them one by one. A graph is recorded once per input size, so it can only pay
-    at fixed sizes (classification's crops), not at a detector's varying ones nor in whole-image
-    validation. It stays off by default: in the one run through ``tools/train.py`` (UperNet
-    LITv2-S, with inductor also told to skip graphs of symbolic sizes) the graphs were recorded
-    again every iteration.
+
+def use_cuda_graphs(cfg: Config) -> bool:
+    """Whether ``--compile`` replays CUDA graphs: the config's ``compile_cudagraphs``, else by task.
+
+    Replaying the compiled backbone's and neck's kernels as CUDA graphs removes the CPU cost of
+    launching them one by one. A graph is recorded once per input size, so it pays at fixed sizes:
+    classification (``CUDA_GRAPH_SCOPES``) replays them by default. Detection's training sizes vary,
+    and segmentation stays off: in the one run through ``tools/train.py`` (UperNet LITv2-S, under
+    inductor's option to skip graphs of symbolic sizes, since dropped) the graphs were recorded again
+    every iteration.
 
     Args:
         cfg: The config.
 
     Returns:
-        The value of ``compile_cudagraphs``, False where the config has none.
+        The value of ``compile_cudagraphs`` where the config has the key, else whether its
+        ``default_scope`` is one of ``CUDA_GRAPH_SCOPES``.
 
     Raises:
         TypeError: If ``compile_cudagraphs`` is not a bool.
     """
-    value = cfg.get('compile_cudagraphs', False)
+    if 'compile_cudagraphs' not in cfg:
+        return cfg.get('default_scope') in CUDA_GRAPH_SCOPES
+    value = cfg.compile_cudagraphs
     if not isinstance(value, bool):
         raise TypeError(f'compile_cudagraphs must be True or False, got {value!r}')
     return value
