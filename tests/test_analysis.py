@@ -383,21 +383,25 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         train_speed.compare(train_speed.measure(str(tmp_path / 'four'), config='c.py'), swin, 'x')
 
 
-@pytest.mark.parametrize('cuda_graphs', [False, True])
+@pytest.mark.parametrize(
+    ('asked', 'device', 'cuda_graphs'), [(False, 'meta', False), (True, 'meta', True), (True, 'cpu', False)]
+)
 def test_build_runner_compiles_with_the_configs_cuda_graphs_and_train_speed_reads_its_line(
-    monkeypatch, cuda_graphs: bool
+    monkeypatch, asked: bool, device: str, cuda_graphs: bool
 ) -> None:
+    """CUDA graphs where the config asks and the model is on a GPU (here a CUDA-like stand-in)."""
     from mmengine.config import Config
 
     from vitdense.utils import launch
 
     model = torch.nn.Module()
-    model.backbone, model.neck = torch.nn.Linear(2, 2), torch.nn.Identity()
+    model.backbone, model.neck = torch.nn.Linear(2, 2, device=device), torch.nn.Identity()
+    monkeypatch.setattr(torch.Tensor, 'is_cuda', property(lambda t: t.device.type == 'meta'))
     options, lines = [], []
     monkeypatch.setattr(torch.nn.Module, 'compile', lambda self, **kw: options.append(kw['options']))
     monkeypatch.setattr(launch.Runner, 'from_cfg', lambda cfg: types.SimpleNamespace(model=model))
     monkeypatch.setattr(launch, 'print_log', lambda message, logger: lines.append(message))
-    cfg = Config(dict(compile_modules=['backbone', 'neck'], compile_cudagraphs=cuda_graphs))
+    cfg = Config(dict(compile_modules=['backbone', 'neck'], compile_cudagraphs=asked))
     launch.build_runner(cfg)
     assert options == [launch.CUDA_GRAPH_OPTIONS if cuda_graphs else None] * 2
     (line,) = lines

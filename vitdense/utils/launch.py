@@ -377,12 +377,13 @@ def build_runner(cfg: Config) -> Runner:
     """The config's own runner type if it names one, else mmengine's ``Runner``.
 
     With ``compile_modules`` in the config (``--compile``), those children of the model are compiled,
-    replaying CUDA graphs where ``use_cuda_graphs`` says so.
+    replaying CUDA graphs where ``use_cuda_graphs`` says so and the model is on a GPU (mmengine puts
+    it on one when there is one).
     """
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     if cfg.get('compile_modules'):
         model = getattr(runner.model, 'module', runner.model)  # inside DistributedDataParallel
-        cuda_graphs = use_cuda_graphs(cfg)
+        cuda_graphs = use_cuda_graphs(cfg) and any(p.is_cuda for p in model.parameters())
         names = compile_modules(model, cfg.compile_modules, cuda_graphs)
         how = f', {CUDA_GRAPHS_LOGGED}' if cuda_graphs and names else ''
         print_log(f'torch.compile: {", ".join(names) or "nothing"} of {type(model).__name__}{how}', 'current')
