@@ -119,6 +119,35 @@ def test_benchmark_times_backbones_and_dense_parts_on_both_paths_and_renders_rat
     assert f'| sgformer_s_fpn_80k_ade20k | eager | {records[2]["img_per_s"]:.1f} | 1.00x |' in text
 
 
+def test_benchmark_features_with_cuda_graphs_begin_a_step_per_call(monkeypatch) -> None:
+    """``--part features`` calls ``extract_feat``, past the model's step hook: each call begins a step."""
+    benchmark = load_tool('benchmark')
+    steps, calls = [], []
+    monkeypatch.setattr(torch.compiler, 'cudagraph_mark_step_begin', lambda: steps.append(len(calls)))
+    monkeypatch.setattr(torch.nn.Module, 'compile', lambda self, **kw: None)
+
+    def fake_benchmark(name, step, args, device, macs, variant, part) -> None:
+        before = len(steps)
+        for _ in range(2):
+            step()
+            calls.append(variant)
+        assert len(steps) - before == 2, variant
+
+    monkeypatch.setattr(benchmark, 'benchmark', fake_benchmark)
+    monkeypatch.setattr(benchmark, 'count_macs', lambda forward: 1)
+    args = types.SimpleNamespace(
+        part='features',
+        shape=(64, 64),
+        batch_size=1,
+        train=False,
+        reference=False,
+        compile=True,
+        cuda_graphs=True,
+    )
+    benchmark.time_config('configs/sem_fpn/litv2_s_fpn_40k_ade20k.py', args, 'cpu')
+    assert calls == ['eager', 'eager', 'compiled-cudagraphs', 'compiled-cudagraphs']
+
+
 def test_benchmark_reference_switch_reaches_every_fast_path_and_refuses_models_without_one() -> None:
     from vitdense.models.backbones import CBViT, SGFormer
     from vitdense.models.backbones.sgformer import HybridScaleAttention, WholeSampleNorm

@@ -12,8 +12,8 @@ TFLOP/s (the FLOPs counted as ``get_flops.py`` counts them, x3 for a training st
 its share of the GPU's dense bf16/fp16 peak. Every model is timed eagerly, with
 ``--reference`` again on its reference path (the modules with a ``reference`` switch:
 SG-Former's attention, LIT / LITv2 token merging) and with ``--compile`` through ``torch.compile``
-(``--cuda-graphs``: replaying CUDA graphs, as ``--compile`` with ``compile_cudagraphs=True`` does in
-``tools/train.py``; variant ``compiled-cudagraphs``).
+(``--cuda-graphs``: replaying CUDA graphs, as ``tools/train.py``'s ``--compile`` does for classification
+configs and, with ``compile_cudagraphs=True``, for the others; variant ``compiled-cudagraphs``).
 
 Examples:
     python tools/analysis/benchmark.py configs/mask_rcnn/swin_t_fpn_1x_coco.py \
@@ -214,7 +214,13 @@ def time_config(config: str, args: argparse.Namespace, device: str) -> None:
     if args.part == 'model':
         forward = partial(model, inputs, samples, mode='predict')
     else:
-        forward = partial(model.extract_feat, inputs)
+
+        def forward() -> object:
+            # the model's own call begins a CUDA-graph step (compile_modules' hook); extract_feat does not
+            if args.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            return model.extract_feat(inputs)
+
     macs = count_macs(forward)
     dense = [m for m in (getattr(model, n, None) for n in COMPILED_MODULES) if isinstance(m, nn.Module)]
     # a detector's heads run on data-dependent shapes: --compile compiles the dense part only
@@ -284,7 +290,7 @@ def main() -> None:
     parser.add_argument(
         '--cuda-graphs',
         action='store_true',
-        help="with --compile, replay CUDA graphs (tools/train.py's compile_cudagraphs=True)",
+        help="with --compile, replay CUDA graphs (tools/train.py's compile_cudagraphs)",
     )
     parser.add_argument('--reference', action='store_true', help='also time each model on its reference path')
     parser.add_argument('--json', help='append the results to this JSON-lines file')

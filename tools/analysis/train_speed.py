@@ -2,9 +2,9 @@
 
 Reads mmengine's text log of each run (a work dir's newest run that trained, or a captured
 ``dist_train.sh`` output with ``--config``): GPU count, images per GPU, and per logged
-interval the time, memory and loss; skips the intervals whose smoothing window (the
-config's ``log_processor.window_size``) reaches back into the first one (warm-up) and takes
-the median time of the rest.
+interval the time, the wait for data (``data_time``), memory and loss; skips the intervals whose
+smoothing window (the config's ``log_processor.window_size``) reaches back into the first one
+(warm-up) and takes the median time and wait of the rest.
 ``--json`` appends one record per run; ``--update`` rewrites the generated tables of a
 Markdown file (between ``<!-- train_speed:begin -->`` and ``<!-- train_speed:end -->``)
 from every record in the given JSON-lines files: parallel efficiency against the 1-GPU run
@@ -182,6 +182,11 @@ def measure(path: str, config: str | None = None) -> dict:
         path: A work dir (its newest run that trained is read) or an mmengine log file
             (e.g. the captured output of ``tools/dist_train.sh``).
         config: The config trained; found from the work dir when not given.
+
+    Returns:
+        The record: config, source, setting (GPUs, images per GPU, compiled, CUDA graphs, optimizer
+        constructor, samplers), the median ``s_per_iter`` and, where every interval logged one,
+        ``data_s_per_iter``, img/s, peak memory and the first and last loss.
     """
     if osp.isdir(path):
         logs = sorted(glob.glob(osp.join(path, '2*', '2*.log')), reverse=True)

@@ -316,10 +316,21 @@ class _CudaGraphStep:
     pending. In inference that is every compiled child, so the neck's call frees the backbone's
     outputs it is reading (torch raises "accessing tensor output of CUDAGraphs that has been
     overwritten"). The hook begins the step at the model's call instead, for training, validation
-    and testing alike. Gradients accumulated over steps (``accumulative_counts``) would be read
-    from the previous step's memory too: before a new step begins, the hook moves the gradients
-    that survived the last one (the compiled children's parameters whose ``.grad`` is set) out of
-    it. Optimizers that set gradients to None leave nothing to move.
+    and testing alike. Gradients are outputs of the graphs too: the first backward's become the
+    parameters' ``.grad``, which the next step would overwrite, so gradients accumulated over steps
+    (``accumulative_counts``) would be lost. Before a new step begins, the hook moves the gradients
+    that survived the last one out of the graphs' memory; optimizers that set gradients to None
+    leave nothing to move.
+
+    Once told, torch's trees no longer guess, for the rest of the process (until
+    ``torch._dynamo.reset()``): a compiled child called on its own, outside a call of the model, stays
+    in the current step, and while its earlier outputs are alive each call records another graph. Two
+    calls of the model before one backward (a loss over two forward passes) are two steps, and the
+    first one's outputs are gone by the backward: torch raises. A head compiled with the others would
+    have its outputs overwritten by the next call, as in test-time augmentation.
+
+    Args:
+        params: The compiled children's parameters.
     """
 
     def __init__(self, params: list[torch.nn.Parameter]) -> None:
@@ -351,7 +362,7 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: b
             per input size (see ``use_cuda_graphs``). CPU graphs run as without it. Each call of
             ``model`` begins a step (``_CudaGraphStep``): its outputs stay readable until the next
             call, and gradients accumulate over calls as without CUDA graphs; calling a compiled
-            child on its own does not begin one.
+            child on its own does not begin one (see ``_CudaGraphStep`` for what that implies).
 
     Returns:
         The names compiled (those the model has).
@@ -365,7 +376,7 @@ def compile_modules(model: torch.nn.Module, names: Sequence[str], cuda_graphs: b
             module.compile(options=options)
             compiled.append(name)
     if compiled and cuda_graphs:
-        params = [p for name in compiled for p in getattr(model, name).parameters() if p.requires_grad]
+        params = [p for name in compiled for p in getattr(model, name).parameters()]
         model.register_forward_pre_hook(_CudaGraphStep(params))
     preprocessor = getattr(model, 'data_preprocessor', None)
     if compiled and isinstance(preprocessor, torch.nn.Module):
