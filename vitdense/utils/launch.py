@@ -294,14 +294,15 @@ def use_cuda_graphs(cfg: Config) -> bool:
         cfg: The config.
 
     Returns:
-        The value of ``compile_cudagraphs`` where the config has the key, else whether its
-        ``default_scope`` is one of ``CUDA_GRAPH_SCOPES``.
+        The value of ``compile_cudagraphs`` where the config has the key, else whether its task
+        (``task_scope``) is one of ``CUDA_GRAPH_SCOPES``.
 
     Raises:
         TypeError: If ``compile_cudagraphs`` is not a bool.
+        ValueError: If the config has no such key and no task ``default_scope`` (``task_scope``).
     """
     if 'compile_cudagraphs' not in cfg:
-        return cfg.get('default_scope') in CUDA_GRAPH_SCOPES
+        return task_scope(cfg) in CUDA_GRAPH_SCOPES
     value = cfg.compile_cudagraphs
     if not isinstance(value, bool):
         raise TypeError(f'compile_cudagraphs must be True or False, got {value!r}')
