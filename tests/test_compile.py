@@ -303,13 +303,21 @@ def test_cuda_graphs_train_with_accumulated_gradients_and_predict_as_compiled_wi
     # Atomic adds (grid_sample's backward) leave the gradients' rounding to the order of the adds, and
     # the updates carry it into single weights: two H200 runs without CUDA graphs differed by up to
     # 7.9e-5 in one element of patch_embed's weight. So each tensor is compared as a whole, against
-    # how far training moved it, of which an update lost or doubled would be a sizeable part.
+    # how far training moved it, of which an update lost or doubled would be a sizeable part. A
+    # tensor whose true gradient is zero (a bias right before a normalisation, such as token
+    # merging's convolution bias) moves by rounding alone: on an H200 one moved 1.4e-5 and the two
+    # runs differed by 2.7e-6 there. The floor, 1e-4 of the tensor's own norm, covers that rounding
+    # and stays far below what the SGD updates move any other tensor.
+    mismatched = []
     for key, value in state.items():
         if not value.is_floating_point():  # BatchNorm's num_batches_tracked
             assert torch.equal(graph_state[key], value), key
             continue
         moved = (value - initial[key]).norm()
-        assert (graph_state[key] - value).norm() <= 0.05 * moved + 1e-6, key
+        differ = (graph_state[key] - value).norm()
+        if differ > 0.05 * moved + 1e-4 * value.norm():
+            mismatched.append(f'{key}: differ {differ:.3g}, moved {moved:.3g}, norm {value.norm():.3g}')
+    assert not mismatched, mismatched
     for graph_prediction, prediction in zip(graph_predictions, predictions, strict=True):
         assert (graph_prediction - prediction).norm() <= 1e-2 * prediction.norm()
 
