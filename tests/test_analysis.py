@@ -492,6 +492,7 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
         dict(common, run='r1', arch='a', variant='up', img_s=100.0, mem_gib=2.0),
         dict(common, run='r1', arch='b', variant='up', img_s=50.0, mem_gib=1.0),
         dict(common, run='r1', arch='a', variant='vd_c', img_s=150.0, mem_gib=1.5),
+        dict(common, run='r1', arch='a', variant='vd_g', img_s=230.0, mem_gib=1.4),
         dict(common, run='r1', arch='b', variant='vd_c', error='InductorError: boom'),
         dict(common, run='r1', arch='b', variant='vd', path='mm', img_s=60.0, mem_gib=1.0),
         dict(common, run='r2', arch='a', variant='vd', img_s=120.0, mem_gib=1.0),  # no upstream in r2
@@ -516,16 +517,17 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
     load_tool('vs_upstream').main()
     text = doc.read_text()
     assert 'old' not in text and text.endswith('<!-- vs_upstream:end -->\ntail\n')
-    assert '| a | vitdense, --compile | 150.0 | 1.50x | 1.50 |' in text
+    assert '| a | vitdense, compiled without CUDA graphs | 150.0 | 1.50x | 1.50 |' in text
+    assert '| a | vitdense, --compile (CUDA graphs) | 230.0 | 2.30x | 1.40 |' in text
     assert '| b | vitdense, eager (mm) | 60.0 | 1.20x | 1.00 |' in text
-    assert '| b | vitdense, --compile | failed: InductorError: boom | | |' in text
+    assert '| b | vitdense, compiled without CUDA graphs | failed: InductorError: boom | | |' in text
     assert '| a | vitdense, eager | 120.0 |  | 1.00 |' in text
     assert text.count('**train, classifier, 224x224, batch 128, fp16**') == 3
     assert '| a | upstream, eager | 100.0 | 1.00x | 2.00 | 90.0 / 100.0 / 104.0 |' in text
-    assert '| a | vitdense, --compile | failed: Boom | | | |' in text
+    assert '| a | vitdense, compiled without CUDA graphs | failed: Boom | | | |' in text
     assert text.count('timed windows') == 1  # runs without windows keep their columns
     assert text.count('**train, backbone, 224x224, batch 128, fp16**') == 1  # its own table and baseline
-    assert '| a | vitdense, --compile | 30.0 | 1.50x | 1.00 |' in text
+    assert '| a | vitdense, compiled without CUDA graphs | 30.0 | 1.50x | 1.00 |' in text
 
 
 GENERATED_DOCS = sorted(

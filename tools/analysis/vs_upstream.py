@@ -3,7 +3,9 @@
 The records come from a harness that runs upstream's model code (so it is not part of this
 repository) and vitdense's ``configs/imagenet`` classifier in one process, one JSON line per
 case: ``arch``, ``variant`` (``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense
-eager, ``vd_c``: vitdense with ``--compile``'s modules compiled), ``img_s``, ``mem_gib``,
+eager, ``vd_c``: vitdense with ``--compile``'s modules compiled without CUDA graphs, as ``--compile``
+was before it replayed them, ``vd_g``: the same replaying CUDA graphs, as ``--compile`` now gives a
+classifier), ``img_s``, ``mem_gib``,
 ``img_s_windows`` (the img/s of each timed window, where the case was timed in several; ``img_s``
 is their median), ``run`` (the call), ``device``, ``date``, ``batch``, ``shape``, ``dtype``, ``path``
 where the case forced one of a module's code paths (shown with the variant), and ``error`` for a case that
@@ -27,7 +29,8 @@ VARIANTS = {
     'up': 'upstream, eager',
     'up_c': 'upstream, compiled',
     'vd': 'vitdense, eager',
-    'vd_c': 'vitdense, --compile',
+    'vd_c': 'vitdense, compiled without CUDA graphs',
+    'vd_g': 'vitdense, --compile (CUDA graphs)',
 }
 
 
