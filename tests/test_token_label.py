@@ -5,11 +5,12 @@ synthetic set's maps and missing maps are a clear error."""
 from __future__ import annotations
 
 import os.path as osp
+from copy import deepcopy
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, pvt_upstream_layout, randomise
+from conftest import REPO, pvt_upstream_layout, randomise, recording_backend
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
@@ -273,6 +274,46 @@ def test_mixing_identical_images_changes_nothing() -> None:
     plain = model.loss(x, samples)
     for key in plain:
         torch.testing.assert_close(mixed[key], plain[key])
+
+
+def test_compile_switch_compiles_token_labeling_training_and_keeps_one_graph_for_the_backbone(
+    monkeypatch,
+) -> None:
+    """``--compile``'s modules: token labeling calls the stem and ``forward_class_tokens`` compiled.
+
+    It calls them on their own, mixing the stem between them; compiling only the backbone's
+    ``forward`` would leave its training eager. The backbone called whole stays one graph.
+    """
+    from vitdense.utils.launch import COMPILED_MODULES, compile_modules
+
+    backend, graphs = recording_backend()
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, 'compile', lambda fn, *args, **kwargs: compile_(fn, backend=backend))
+    monkeypatch.setattr(token_label, 'mix_token_box', lambda rows, cols, beta: (0, 1, 1, 2))
+    torch._dynamo.reset()
+    eager = build().train()
+    randomise(eager)
+    model = build().train()
+    model.load_state_dict(eager.state_dict())
+    keys = list(model.state_dict())
+    assert compile_modules(model, COMPILED_MODULES) == ['backbone']
+    assert list(model.state_dict()) == keys
+    x, samples = torch.randn(2, 3, 64, 64), samples_for(2)
+    expected, losses = eager.loss(x, samples), model.loss(x, samples)
+    assert len(graphs) == 2  # the stem; the stages and the class token
+    for key in expected:
+        torch.testing.assert_close(losses[key], expected[key])
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    traced = len(graphs)
+    with torch.no_grad():
+        torch.testing.assert_close(model.backbone(x)[0], eager.backbone(x)[0])
+    assert len(graphs) == traced + 1
+    copy = deepcopy(model)  # as mmengine's EMA hook makes its average: it computes with its own weights
+    with torch.no_grad():
+        for p in copy.parameters():
+            p.zero_()
+        assert not copy.backbone.forward_class_tokens(copy.backbone.patch_embed(x))[0].any()
 
 
 def test_mix_token_needs_a_divisible_input() -> None:

@@ -43,7 +43,8 @@ as one custom operator, in one run (docs/benchmarks.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -396,6 +397,7 @@ class SpectFormer(PyramidBackbone):
                 f'got {out_type!r}'
             )
         self.post_network = None
+        self._compiled_class_tokens: Callable | None = None  # set by compile
         if out_type == 'cls_token':
             self.post_network = nn.ModuleList(
                 [ClassBlock(dims[-1], settings['num_heads'][-1], settings['mlp_ratios'][-1])]
@@ -416,6 +418,24 @@ class SpectFormer(PyramidBackbone):
             return self.forward_stages(self.patch_embed(x))
         return (self.forward_class_tokens(self.patch_embed(x))[0],)
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """``nn.Module.compile``; with a class token, also the stem and ``forward_class_tokens``.
+
+        Token labeling (:class:`~vitdense.models.token_label.TokenLabelClassifier`) calls those two
+        on their own, mixing the stem's output between them, so compiling ``forward`` alone would
+        leave its training eager. Called from the compiled ``forward``, they are traced into its
+        graph. The state-dict keys stay; a deep copy (an EMA of the model) computes with its own
+        weights, as the compiled function takes the backbone as its argument.
+
+        Args:
+            *args: ``torch.compile``'s.
+            **kwargs: ``torch.compile``'s.
+        """
+        super().compile(*args, **kwargs)
+        if self.post_network is not None:
+            self.patch_embed.compile(*args, **kwargs)
+            self._compiled_class_tokens = torch.compile(SpectFormer._class_tokens, *args, **kwargs)
+
     def forward_class_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Upstream's classifier features (``out_type='cls_token'``) from the stem's output.
 
@@ -426,6 +446,10 @@ class SpectFormer(PyramidBackbone):
             The class token (B, C) (the mean of stage 4's tokens after the class-attention block)
             and stage 4's tokens (B, h, w, C), both after stage 4's closing norm.
         """
+        return (self._compiled_class_tokens or SpectFormer._class_tokens)(self, x)
+
+    def _class_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``forward_class_tokens``'s computation (compiled by ``compile``)."""
         for stage in self.stages[:-1]:
             x = stage(x)
         last = self.stages[-1]
