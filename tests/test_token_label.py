@@ -5,6 +5,7 @@ synthetic set's maps and missing maps are a clear error."""
 from __future__ import annotations
 
 import os.path as osp
+import pickle
 from copy import deepcopy
 
 import numpy as np
@@ -309,11 +310,13 @@ def test_compile_switch_compiles_token_labeling_training_and_keeps_one_graph_for
     with torch.no_grad():
         torch.testing.assert_close(model.backbone(x)[0], eager.backbone(x)[0])
     assert len(graphs) == traced + 1
-    copy = deepcopy(model)  # as mmengine's EMA hook makes its average: it computes with its own weights
+    # a copy (mmengine's EMA makes one) computes with its own weights, and the model pickles
+    copy = deepcopy(model)
     with torch.no_grad():
         for p in copy.parameters():
             p.zero_()
         assert not copy.backbone.forward_class_tokens(copy.backbone.patch_embed(x))[0].any()
+    assert pickle.loads(pickle.dumps(model.backbone))._compiled_class_tokens is None
 
 
 def test_mix_token_needs_a_divisible_input() -> None:

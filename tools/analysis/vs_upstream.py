@@ -1,22 +1,22 @@
 """Render records of vitdense's classifiers timed next to upstream's classification code as tables.
 
 The records come from a harness that runs upstream's model code (so it is not part of this
-repository) and vitdense's ``configs/imagenet`` classifier in one process, one JSON line per
-case: ``arch``, ``variant`` (``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense
-eager, ``vd_c``: vitdense with ``--compile``'s modules compiled without CUDA graphs, as ``--compile``
-was before it replayed them, ``vd_g``: the same replaying CUDA graphs, as ``--compile`` now gives a
-classifier), ``img_s``, ``mem_gib``,
-``img_s_windows`` (the img/s of each timed window, where the case was timed in several; ``img_s``
-is their median), ``run`` (the call), ``device``, ``date``, ``batch``, ``shape``, ``dtype``, ``path``
-where the case forced one of a module's code paths (shown with the variant), and ``error`` for a case that
-failed. Each record's ``harness`` and ``code`` fields say what the step holds and which code ran.
-``task`` is ``cls`` (the classifier; the default) or ``dense`` (the dense backbone alone). Every
-row's speed is a ratio against the first ``up`` record of the same run, task and arch; a run
-without one gets no ratio.
+repository) and vitdense's ``configs/imagenet`` classifier in one process, one JSON line per case:
+``arch``, ``variant`` (``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense eager,
+``vd_c``: vitdense with ``--compile``'s modules compiled without CUDA graphs, as ``--compile`` was
+before it replayed them, ``vd_g``: the same replaying CUDA graphs, as ``--compile`` now gives a
+classifier), ``img_s``, ``mem_gib``, ``img_s_windows`` (the img/s of each timed window, where the
+case was timed in several; ``img_s`` is their median), ``run`` (the call), ``device``, ``date``,
+``batch``, ``shape``, ``dtype``, ``path`` where the case forced one of a module's code paths (shown
+with the variant), and ``error`` for a case that failed. Each record's ``harness`` and ``code``
+fields say what the step holds and which code ran. ``task`` is ``cls`` (the classifier; the default)
+or ``dense`` (the dense backbone alone). Every row's speed is a ratio against the first ``up``
+record of the same run, task and arch; a run without one gets no ratio.
 
 Example:
     python tools/analysis/vs_upstream.py --update docs/benchmarks.md \
-        --records docs/measurements/2026-12-03_h200_cls_vs_upstream.jsonl
+        --records docs/measurements/2026-12-03_h200_cls_vs_upstream.jsonl \
+        docs/measurements/2026-12-04_h200_cls_vs_upstream.jsonl
 """
 
 from __future__ import annotations

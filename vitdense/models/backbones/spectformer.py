@@ -397,7 +397,7 @@ class SpectFormer(PyramidBackbone):
                 f'got {out_type!r}'
             )
         self.post_network = None
-        self._compiled_class_tokens: Callable | None = None  # set by compile
+        self._compiled_class_tokens: Callable[[SpectFormer, Tensor], tuple[Tensor, Tensor]] | None = None
         if out_type == 'cls_token':
             self.post_network = nn.ModuleList(
                 [ClassBlock(dims[-1], settings['num_heads'][-1], settings['mlp_ratios'][-1])]
@@ -424,8 +424,8 @@ class SpectFormer(PyramidBackbone):
         Token labeling (:class:`~vitdense.models.token_label.TokenLabelClassifier`) calls those two
         on their own, mixing the stem's output between them, so compiling ``forward`` alone would
         leave its training eager. Called from the compiled ``forward``, they are traced into its
-        graph. The state-dict keys stay; a deep copy (an EMA of the model) computes with its own
-        weights, as the compiled function takes the backbone as its argument.
+        graph. The state-dict keys stay; a pickled or deep-copied backbone comes back uncompiled, as
+        ``nn.Module`` does with its own compiled call (``__getstate__``).
 
         Args:
             *args: ``torch.compile``'s.
@@ -434,7 +434,13 @@ class SpectFormer(PyramidBackbone):
         super().compile(*args, **kwargs)
         if self.post_network is not None:
             self.patch_embed.compile(*args, **kwargs)
-            self._compiled_class_tokens = torch.compile(SpectFormer._class_tokens, *args, **kwargs)
+            self._compiled_class_tokens = torch.compile(type(self)._class_tokens, *args, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """``nn.Module``'s state, without the compiled class-token function (see ``compile``)."""
+        state = super().__getstate__()
+        state['_compiled_class_tokens'] = None
+        return state
 
     def forward_class_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Upstream's classifier features (``out_type='cls_token'``) from the stem's output.
@@ -446,7 +452,7 @@ class SpectFormer(PyramidBackbone):
             The class token (B, C) (the mean of stage 4's tokens after the class-attention block)
             and stage 4's tokens (B, h, w, C), both after stage 4's closing norm.
         """
-        return (self._compiled_class_tokens or SpectFormer._class_tokens)(self, x)
+        return (self._compiled_class_tokens or type(self)._class_tokens)(self, x)
 
     def _class_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``forward_class_tokens``'s computation (compiled by ``compile``)."""
