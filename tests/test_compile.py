@@ -307,7 +307,8 @@ def test_cuda_graphs_train_with_accumulated_gradients_and_predict_as_compiled_wi
     # tensor whose true gradient is zero (a bias right before a normalisation, such as token
     # merging's convolution bias) moves by rounding alone: on an H200 one moved 1.4e-5 and the two
     # runs differed by 2.7e-6 there. The floor, 1e-4 of the tensor's own norm, covers that rounding
-    # and stays far below what the SGD updates move any other tensor.
+    # and is smaller than what the SGD updates move the other tensors; a lost or doubled update
+    # also changes the losses above.
     mismatched = []
     for key, value in state.items():
         if not value.is_floating_point():  # BatchNorm's num_batches_tracked
