@@ -508,6 +508,7 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
         dict(common, run='r3', arch='a', variant='vd_c', error='Boom'),
         dict(common, run='r3', task='dense', arch='a', variant='vd_c', img_s=30.0, mem_gib=1.0),
         dict(common, run='r3', task='dense', arch='a', variant='up', img_s=20.0, mem_gib=1.0),
+        dict(common, run='r3', task='dense', arch='a', variant='vd_cd', img_s=41.0, mem_gib=0.5),
     ]
     path = tmp_path / 'r.jsonl'
     path.write_text(''.join(json.dumps(r) + '\n' for r in records))
@@ -528,6 +529,14 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
     assert text.count('timed windows') == 1  # runs without windows keep their columns
     assert text.count('**train, backbone, 224x224, batch 128, fp16**') == 1  # its own table and baseline
     assert '| a | vitdense, compiled without CUDA graphs | 30.0 | 1.50x | 1.00 |' in text
+    assert '| a | vitdense, --compile (sizes dynamic) | 41.0 | 2.05x | 0.50 |' in text
+    # --tag rewrites another section and leaves the first one as it is
+    doc.write_text(text + '<!-- other:begin -->\nold\n<!-- other:end -->\n')
+    monkeypatch.setattr(
+        sys, 'argv', ['vs_upstream.py', '--update', str(doc), '--records', str(path), '--tag', 'other']
+    )
+    load_tool('vs_upstream').main()
+    assert doc.read_text().startswith(text) and 'old' not in doc.read_text()
 
 
 GENERATED_DOCS = sorted(

@@ -1,22 +1,27 @@
-"""Render records of vitdense's classifiers timed next to upstream's classification code as tables.
+"""Render records of vitdense's models timed next to upstream's model code as tables.
 
 The records come from a harness that runs upstream's model code (so it is not part of this
-repository) and vitdense's ``configs/imagenet`` classifier in one process, one JSON line per case:
-``arch``, ``variant`` (``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense eager,
-``vd_c``: vitdense with ``--compile``'s modules compiled without CUDA graphs, as ``--compile`` was
-before it replayed them, ``vd_g``: the same replaying CUDA graphs, as ``--compile`` now gives a
-classifier), ``img_s``, ``mem_gib``, ``img_s_windows`` (the img/s of each timed window, where the
-case was timed in several; ``img_s`` is their median), ``run`` (the call), ``device``, ``date``,
-``batch``, ``shape``, ``dtype``, ``path`` where the case forced one of a module's code paths (shown
-with the variant), and ``error`` for a case that failed. Each record's ``harness`` and ``code``
-fields say what the step holds and which code ran. ``task`` is ``cls`` (the classifier; the default)
-or ``dense`` (the dense backbone alone). Every row's speed is a ratio against the first ``up``
-record of the same run, task and arch; a run without one gets no ratio.
+repository) and vitdense's model in one process, one JSON line per case: ``arch``, ``variant``
+(``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense eager, ``vd_c``: vitdense
+with ``--compile``'s modules compiled without CUDA graphs, as ``--compile`` was before it replayed
+them, ``vd_g``: the same replaying CUDA graphs, as ``--compile`` now gives a classifier, ``vd_cd``:
+the dense backbone compiled with the images' height and width dynamic, as ``--compile`` runs a
+detector once its input sizes vary), ``img_s``, ``mem_gib``, ``img_s_windows`` (the img/s of each
+timed window, where the case was timed in several; ``img_s`` is their median), ``run`` (the call),
+``device``, ``date``, ``batch``, ``shape``, ``dtype``, ``path`` where the case forced one of a
+module's code paths (shown with the variant), and ``error`` for a case that failed. Each record's
+``harness`` and ``code`` fields say what the step holds and which code ran. ``task`` is ``cls``
+(``configs/imagenet``'s classifier; the default) or ``dense`` (the dense backbone alone). Every
+row's speed is a ratio against the first ``up`` record of the same run, task and arch; a run
+without one gets no ratio. ``--tag`` names the Markdown section rewritten, so that classifiers and
+dense backbones get sections of their own.
 
 Example:
     python tools/analysis/vs_upstream.py --update docs/benchmarks.md \
         --records docs/measurements/2026-12-03_h200_cls_vs_upstream.jsonl \
         docs/measurements/2026-12-04_h200_cls_vs_upstream.jsonl
+    python tools/analysis/vs_upstream.py --update docs/benchmarks.md --tag vs_upstream_dense \
+        --records docs/measurements/2026-12-04_h200_dense_vs_upstream.jsonl
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ VARIANTS = {
     'vd': 'vitdense, eager',
     'vd_c': 'vitdense, compiled without CUDA graphs',
     'vd_g': 'vitdense, --compile (CUDA graphs)',
+    'vd_cd': 'vitdense, --compile (sizes dynamic)',
 }
 
 
@@ -79,17 +85,18 @@ def render(records: list[dict]) -> str:
 
 
 def main() -> None:
-    """Rewrite the ``vs_upstream`` section of a Markdown file from records."""
+    """Rewrite a section of a Markdown file (``--tag``, ``vs_upstream`` by default) from records."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('--update', required=True, help='Markdown file whose generated section is rewritten')
     parser.add_argument('--records', nargs='+', required=True, help='JSON-lines files of the harness')
+    parser.add_argument(
+        '--tag', default='vs_upstream', help='the section: <!-- TAG:begin --> ... <!-- TAG:end -->'
+    )
     args = parser.parse_args()
     records = read_jsonl(args.records)
-    rewrite_generated(
-        args.update, 'vs_upstream', 'tools/analysis/vs_upstream.py', args.records, render(records)
-    )
+    rewrite_generated(args.update, args.tag, 'tools/analysis/vs_upstream.py', args.records, render(records))
     print(f'updated {args.update} from {len(records)} records')
 
 
