@@ -486,7 +486,9 @@ def test_train_speed_compares_captured_logs_of_several_configs(tmp_path, capsys)
         train_speed.main()
 
 
-def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path, monkeypatch) -> None:
+def test_vs_upstream_ratios_are_per_run_task_and_arch_failures_are_shown_and_tag_picks_the_section(
+    tmp_path, monkeypatch
+) -> None:
     common = dict(batch=128, shape=[224, 224], dtype='fp16', device='GPU', date='2026-12-03', code='c')
     records = [
         dict(common, run='r1', arch='a', variant='up', img_s=100.0, mem_gib=2.0),
@@ -536,7 +538,9 @@ def test_vs_upstream_ratios_are_per_run_and_arch_and_failures_are_shown(tmp_path
         sys, 'argv', ['vs_upstream.py', '--update', str(doc), '--records', str(path), '--tag', 'other']
     )
     load_tool('vs_upstream').main()
-    assert doc.read_text().startswith(text) and 'old' not in doc.read_text()
+    other = doc.read_text()
+    assert other.startswith(text) and 'old' not in other
+    assert '| a | vitdense, --compile (sizes dynamic) | 41.0 | 2.05x | 0.50 |' in other[len(text) :]
 
 
 GENERATED_DOCS = sorted(

@@ -4,17 +4,18 @@ The records come from a harness that runs upstream's model code (so it is not pa
 repository) and vitdense's model in one process, one JSON line per case: ``arch``, ``variant``
 (``up``: upstream eager, ``up_c``: upstream compiled, ``vd``: vitdense eager, ``vd_c``: vitdense
 with ``--compile``'s modules compiled without CUDA graphs, as ``--compile`` was before it replayed
-them, ``vd_g``: the same replaying CUDA graphs, as ``--compile`` now gives a classifier, ``vd_cd``:
-the dense backbone compiled with the images' height and width dynamic, as ``--compile`` runs a
-detector once its input sizes vary), ``img_s``, ``mem_gib``, ``img_s_windows`` (the img/s of each
-timed window, where the case was timed in several; ``img_s`` is their median), ``run`` (the call),
-``device``, ``date``, ``batch``, ``shape``, ``dtype``, ``path`` where the case forced one of a
-module's code paths (shown with the variant), and ``error`` for a case that failed. Each record's
-``harness`` and ``code`` fields say what the step holds and which code ran. ``task`` is ``cls``
-(``configs/imagenet``'s classifier; the default) or ``dense`` (the dense backbone alone). Every
-row's speed is a ratio against the first ``up`` record of the same run, task and arch; a run
-without one gets no ratio. ``--tag`` names the Markdown section rewritten, so that classifiers and
-dense backbones get sections of their own.
+them (for a dense backbone: compiled at its one static size), ``vd_g``: the same replaying CUDA
+graphs, as ``--compile`` now gives a classifier, ``vd_cd``: the dense backbone compiled with the
+images' height and width dynamic, as ``--compile`` runs a detector once its input sizes vary),
+``img_s``, ``mem_gib``, ``img_s_windows`` (the img/s of each timed window, where the case was
+timed in several; ``img_s`` is their median), ``run`` (the call), ``device``, ``date``, ``batch``,
+``shape``, ``dtype``, ``path`` where the case forced one of a module's code paths (shown with the
+variant), and ``error`` for a case that failed. Each record's ``harness`` and ``code`` fields say
+what the step holds and which code ran. ``task`` is ``cls`` (``configs/imagenet``'s classifier;
+the default) or ``dense`` (the dense backbone alone). Every row's speed is a ratio against the
+first ``up`` record of the same run, task and arch; a run without one gets no ratio. ``--tag``
+names the Markdown section rewritten, so that classifiers and dense backbones get sections of
+their own.
 
 Example:
     python tools/analysis/vs_upstream.py --update docs/benchmarks.md \
