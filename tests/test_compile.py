@@ -15,8 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import BACKBONE_FACTORIES, TINY_ARCHS, recording_backend, traced
+from torch._dynamo.testing import CompileCounterWithBackend
 
-from vitdense.models.backbones import SGFormer
+from vitdense.models.backbones import LITv2, SGFormer
 
 
 @pytest.fixture(autouse=True)
@@ -42,12 +43,14 @@ def test_one_graph_and_no_recompiles(factory) -> None:
 
 
 #: By default a shallow SG-Former (two blocks per windowed stage: hybrid and self-guided), whose
-#: windows, padding and token groups depend most on the size; the other backbones in the sweep, but
-#: timm's ViT and Swin, which specialise on the input size as timm's own models do.
+#: windows, padding and token groups depend most on the size, and a tiny LITv2, whose HiLo windows pad
+#: maps of odd size; the other backbones in the sweep, but timm's ViT and Swin, which specialise on
+#: the input size as timm's own models do.
 VARYING_SIZE_FACTORIES = [
     pytest.param(
         partial(SGFormer, arch=dict(TINY_ARCHS['SGFormer'], depths=(2, 2, 2, 1))), id='SGFormer-shallow'
-    )
+    ),
+    pytest.param(partial(LITv2, arch=TINY_ARCHS['LITv2']), id='LITv2-tiny'),
 ] + [
     pytest.param(*p.values, id=p.id, marks=pytest.mark.sweep)
     for p in BACKBONE_FACTORIES
@@ -59,17 +62,22 @@ VARYING_SIZE_FACTORIES = [
 def test_varying_sizes_compile_two_graphs(factory) -> None:
     """A detector's padded sizes: one static graph, then one symbolic graph for every other size.
 
-    The sizes mix maps that need padding to the windows (SG-Former's 7) and maps that do not
-    (448 x 224), and change height and width independently; they stay above the size where
-    PyTorch's CPU convolution changes backend (which would add a guard that CUDA does not have)
-    and away from SpectFormer's pre-training grid (where its filters skip resampling: one more graph).
+    The sizes mix maps that need padding to the windows (SG-Former's 7, LITv2's 2 x 2 from an odd
+    stage-3 side) and maps that do not (448 x 224), and change height and width independently; they
+    stay above the size where PyTorch's CPU convolution changes backend (which would add a guard that
+    CUDA does not have) and away from SpectFormer's pre-training grid (where its filters skip
+    resampling: one more graph). The graphs are traced through AOT autograd (``aot_eager``) as
+    inductor's are, so guards that tracing adds count too: a cropped view of a padded map guards
+    there on whether the map was padded (its contiguity), which compiled a graph more per parity.
     """
     model = factory().eval()
-    compiled, graphs = traced(model)
+    torch._dynamo.reset()
+    counter = CompileCounterWithBackend('aot_eager')
+    compiled = torch.compile(model, backend=counter)
     with torch.no_grad():
-        for size in [(320, 288), (352, 320), (288, 384), (448, 224)]:
+        for size in [(320, 288), (352, 320), (288, 384), (448, 224), (336, 304)]:
             compiled(torch.randn(1, 3, *size))
-    assert len(graphs) == 2
+    assert counter.frame_count == 2
 
 
 def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch) -> None:
@@ -230,8 +238,6 @@ class _BackboneAndNeck(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from vitdense.models.backbones import LITv2
-
         self.backbone = LITv2(arch=TINY_ARCHS['LITv2'], drop_path_rate=0.0)
         self.neck = torch.nn.Conv2d(self.backbone.out_channels[-1], 8, 1)
 

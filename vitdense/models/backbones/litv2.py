@@ -30,6 +30,7 @@ from ..layers import (
     DeformableTokenMerging,
     PatchEmbed,
     Stage,
+    crop_to,
     pad_to_multiple,
     window_attention,
     window_merge,
@@ -106,7 +107,7 @@ class HiLoAttention(nn.Module):
         x_padded = pad_to_multiple(x, self.window_size)
         outs = []
         if self.h_heads:
-            outs.append(self._hifi(x_padded)[:, :H, :W])
+            outs.append(crop_to(self._hifi(x_padded), H, W))
         if self.l_heads:
             outs.append(self._lofi(x, x_padded))
         return torch.cat(outs, dim=-1) if len(outs) == 2 else outs[0]

@@ -57,6 +57,7 @@ from ..layers import (
     ConvFFN,
     GlobalAttention,
     Stage,
+    crop_to,
     pad_to_multiple,
     sincos_pos_embed_2d,
     window_merge,
@@ -175,8 +176,8 @@ class HybridScaleAttention(nn.Module):
         # so that one graph serves maps that need padding and maps that do not
         padded = not (statically_known_true(Hp == H) and statically_known_true(Wp == W))
         if padded:
-            real = torch.zeros(Hp, Wp, dtype=torch.bool, device=x.device)
-            real[:H, :W] = True
+            rows = torch.arange(Hp, device=x.device)[:, None] < H
+            real = rows & (torch.arange(Wp, device=x.device) < W)  # Hp, Wp; no cropped view (see crop_to)
             real = real.view(hg, s, wg, s).permute(0, 2, 1, 3).reshape(1, hg * wg, 1, s * s)  # 1, nW, 1, s*s
             mask = real[..., None, :].expand(B, -1, -1, -1, -1).reshape(B * hg * wg, 1, 1, s * s)
         if self.reference:
@@ -201,10 +202,7 @@ class HybridScaleAttention(nn.Module):
             weights = real.view(1, hg * wg, s * s, 1).to(per_query.dtype)
             received = (per_query * weights).sum(2) / weights.sum(2).clamp(min=1)
         received = received.view(B, hg, wg, s, s).permute(0, 1, 3, 2, 4).reshape(B, Hp, Wp)
-        out, received = out[:, :H, :W], received[:, :H, :W]
-        if not statically_known_true(Wp == W):  # copies (reshape's own, were W padded) with no size test
-            out = out.clone(memory_format=torch.contiguous_format)
-            received = received.clone(memory_format=torch.contiguous_format)
+        out, received = crop_to(out, H, W), crop_to(received, H, W, channels_last=False)
         return out.reshape(B, H * W, h * d), received
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -29,7 +29,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from ...utils.checkpoint_io import trusted_checkpoints
-from ..layers import pad_to_multiple
+from ..layers import crop_to, pad_to_multiple
 from ..necks.vit_pyramid import OUT_STRIDES, ViTPyramidNeck
 from .base import DenseBackbone, StageSpec
 from .weights import check_fit, extract_state_dict, format_keys
@@ -254,7 +254,9 @@ class TimmPyramid(DenseBackbone):
         outs = []
         for i in self.out_indices:
             s = OUT_STRIDES[i]
-            outs.append(feats[i][..., : math.ceil(H / s), : math.ceil(W / s)].contiguous())
+            outs.append(
+                crop_to(feats[i], math.ceil(H / s), math.ceil(W / s), channels_last=False).contiguous()
+            )
         return tuple(outs)
 
     # --------------------------------------------------------------- weights

@@ -9,7 +9,7 @@ from .patch_embed import PatchEmbed
 from .pos_embed import relative_position_index, resize_rel_pos_table, sincos_pos_embed_2d
 from .stage import Stage
 from .tracing import is_exporting
-from .window import pad_to_multiple, window_merge, window_partition
+from .window import crop_to, pad_to_multiple, window_merge, window_partition
 
 __all__ = [
     'ContextBroadcast',
@@ -19,6 +19,7 @@ __all__ = [
     'GlobalAttention',
     'PatchEmbed',
     'Stage',
+    'crop_to',
     'is_exporting',
     'maybe_checkpoint',
     'pad_to_multiple',

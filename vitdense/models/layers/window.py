@@ -1,4 +1,4 @@
-"""Padding to a multiple and non-overlapping window partitioning of channels-last maps."""
+"""Padding to a multiple, cropping back, and non-overlapping window partitioning of channels-last maps."""
 
 from __future__ import annotations
 
@@ -28,6 +28,30 @@ def pad_to_multiple(x: Tensor, multiple: int, channels_last: bool = True) -> Ten
     if statically_known_true(pad_h == 0) and statically_known_true(pad_w == 0):  # never a guard on the size
         return x
     return F.pad(x, (0, 0, 0, pad_w, 0, pad_h) if channels_last else (0, pad_w, 0, pad_h))
+
+
+def crop_to(x: Tensor, height: int, width: int, channels_last: bool = True) -> Tensor:
+    """Crop the bottom and right of a padded ``x`` back to ``height`` x ``width``, as a new tensor.
+
+    A cropped view (``x[:, :H, :W]``) is contiguous or not depending on whether the map was padded.
+    Traced over symbolic sizes (``torch.compile`` once sizes vary), that contiguity becomes a guard on
+    the padding, and each case compiles a graph of its own. Padding by negative sizes makes a new
+    tensor instead, with no guard.
+
+    Args:
+        x: (B, Hp, Wp, C) when ``channels_last``, else (..., Hp, Wp).
+        height: Rows to keep (at most Hp).
+        width: Columns to keep (at most Wp).
+        channels_last: Layout of ``x``.
+
+    Returns:
+        ``x`` itself where its sides are known to be ``height`` and ``width`` already, else the crop.
+    """
+    H, W = x.shape[1:3] if channels_last else x.shape[-2:]
+    if statically_known_true(H == height) and statically_known_true(W == width):  # never a guard
+        return x
+    dh, dw = height - H, width - W  # <= 0: removes rows and columns
+    return F.pad(x, (0, 0, 0, dw, 0, dh) if channels_last else (0, dw, 0, dh))
 
 
 def window_partition(x: Tensor, window: int, heads: int, head_dims: int) -> Tensor:
