@@ -68,7 +68,8 @@ def test_varying_sizes_compile_two_graphs(factory) -> None:
     CUDA does not have) and away from SpectFormer's pre-training grid (where its filters skip
     resampling: one more graph). The graphs are traced through AOT autograd (``aot_eager``) as
     inductor's are, so guards that tracing adds count too: a cropped view of a padded map guards
-    there on whether the map was padded (its contiguity), which compiled a graph more per parity.
+    there on whether the map was padded (its contiguity), which compiled one graph more for padded
+    and unpadded widths.
     """
     model = factory().eval()
     torch._dynamo.reset()

@@ -7,7 +7,21 @@ import torch
 import torch.nn.functional as F
 from conftest import traced
 
-from vitdense.models.layers import pad_to_multiple, window_attention, window_merge, window_partition
+from vitdense.models.layers import crop_to, pad_to_multiple, window_attention, window_merge, window_partition
+
+
+def test_crop_to_undoes_the_padding_as_a_new_tensor_and_checks_the_layout() -> None:
+    x = torch.randn(2, 5, 7, 3, requires_grad=True)  # B, H, W, C
+    padded = pad_to_multiple(x, 4)  # 2, 8, 8, 3
+    crop = crop_to(padded, 5, 7)
+    assert torch.equal(crop, x) and crop.is_contiguous()
+    crop.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))
+    assert crop_to(x, 5, 7) is x  # nothing to crop: no copy
+    maps = padded[..., 0]  # B, Hp, Wp: the sides last
+    assert torch.equal(crop_to(maps, 5, 7, channels_last=False), x[..., 0])
+    with pytest.raises(ValueError, match='channels-last map'):
+        crop_to(maps, 5, 7)
 
 
 def test_pad_to_multiple_pads_bottom_right_only() -> None:

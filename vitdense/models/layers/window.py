@@ -31,22 +31,28 @@ def pad_to_multiple(x: Tensor, multiple: int, channels_last: bool = True) -> Ten
 
 
 def crop_to(x: Tensor, height: int, width: int, channels_last: bool = True) -> Tensor:
-    """Crop the bottom and right of a padded ``x`` back to ``height`` x ``width``, as a new tensor.
+    """Crop the bottom and right of a padded ``x`` back to ``height`` x ``width``, copying only if needed.
 
     A cropped view (``x[:, :H, :W]``) is contiguous or not depending on whether the map was padded.
-    Traced over symbolic sizes (``torch.compile`` once sizes vary), that contiguity becomes a guard on
-    the padding, and each case compiles a graph of its own. Padding by negative sizes makes a new
-    tensor instead, with no guard.
+    Traced over symbolic sizes by AOT autograd (inductor's ``torch.compile``, once sizes vary), that
+    contiguity becomes a guard on the padding, and each case compiles a graph of its own. Padding by
+    negative sizes makes a new tensor instead, with no guard.
 
     Args:
         x: (B, Hp, Wp, C) when ``channels_last``, else (..., Hp, Wp).
-        height: Rows to keep (at most Hp).
-        width: Columns to keep (at most Wp).
+        height: Rows to keep, at most Hp (a larger value would zero-pad).
+        width: Columns to keep, at most Wp (likewise).
         channels_last: Layout of ``x``.
 
     Returns:
-        ``x`` itself where its sides are known to be ``height`` and ``width`` already, else the crop.
+        ``x`` itself where its sides are known to be ``height`` and ``width`` already, else a new
+        tensor holding the crop.
+
+    Raises:
+        ValueError: If ``channels_last`` and ``x`` is not 4-D.
     """
+    if channels_last and x.dim() != 4:
+        raise ValueError(f'crop_to: a channels-last map is (B, H, W, C), got shape {tuple(x.shape)}')
     H, W = x.shape[1:3] if channels_last else x.shape[-2:]
     if statically_known_true(H == height) and statically_known_true(W == width):  # never a guard
         return x
