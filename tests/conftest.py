@@ -58,21 +58,27 @@ def vitdense_test_convmixer(pretrained: bool = False, **kwargs) -> torch.nn.Modu
     )
 
 
-def recording_backend() -> tuple[Callable, list[torch.fx.GraphModule]]:
-    """A ``torch.compile`` backend that records the graphs dynamo traces and runs them as traced."""
+def recording_backend(aot: bool = False) -> tuple[Callable, list[torch.fx.GraphModule]]:
+    """A ``torch.compile`` backend that records the graphs dynamo traces and runs them as traced.
+
+    With ``aot``, it runs them through AOT autograd (``aot_eager``) as inductor does, so that the
+    guards AOT autograd's tracing adds also split graphs.
+    """
     graphs = []
 
     def backend(graph: torch.fx.GraphModule, example_inputs: list) -> object:
         graphs.append(graph)
-        return graph.forward
+        return torch._dynamo.lookup_backend('aot_eager')(graph, example_inputs) if aot else graph.forward
 
     return backend, graphs
 
 
-def traced(model: torch.nn.Module, **kwargs) -> tuple[torch.nn.Module, list[torch.fx.GraphModule]]:
-    """``model`` (or a function) under ``torch.compile`` with :func:`recording_backend`."""
+def traced(
+    model: torch.nn.Module, aot: bool = False, **kwargs
+) -> tuple[torch.nn.Module, list[torch.fx.GraphModule]]:
+    """``model`` (or a function) under ``torch.compile`` with :func:`recording_backend` (``aot`` too)."""
     torch._dynamo.reset()
-    backend, graphs = recording_backend()
+    backend, graphs = recording_backend(aot)
     return torch.compile(model, backend=backend, **kwargs), graphs
 
 

@@ -24,6 +24,22 @@ def test_crop_to_undoes_the_padding_as_a_new_tensor_and_checks_the_layout() -> N
         crop_to(maps, 5, 7)
 
 
+def test_crop_to_adds_no_graph_where_a_cropped_view_would() -> None:
+    """Over symbolic sizes, a crop of a padded map is one graph, padded or not (a view would be two)."""
+    layer = torch.nn.Linear(3, 3)
+
+    def padded_and_cropped(x: torch.Tensor) -> torch.Tensor:  # B, H, W, C
+        H, W = x.shape[1:3]
+        return torch.cat([crop_to(layer(pad_to_multiple(x, 2)), H, W), x], dim=-1)
+
+    compiled, graphs = traced(padded_and_cropped, aot=True)
+    with torch.no_grad():
+        for size in [(20, 18), (22, 20), (21, 19), (24, 17)]:  # odd sides need padding
+            x = torch.randn(1, *size, 3)
+            torch.testing.assert_close(compiled(x), padded_and_cropped(x))
+    assert len(graphs) == 2  # the first size's, then one with both sizes symbolic
+
+
 def test_pad_to_multiple_pads_bottom_right_only() -> None:
     x = torch.randn(2, 5, 7, 3)  # B, H, W, C
     padded = pad_to_multiple(x, 4)

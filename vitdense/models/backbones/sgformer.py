@@ -176,9 +176,8 @@ class HybridScaleAttention(nn.Module):
         # so that one graph serves maps that need padding and maps that do not
         padded = not (statically_known_true(Hp == H) and statically_known_true(Wp == W))
         if padded:
-            rows = torch.arange(Hp, device=x.device)[:, None] < H
-            real = rows & (torch.arange(Wp, device=x.device) < W)  # Hp, Wp; no cropped view (see crop_to)
-            real = real.view(hg, s, wg, s).permute(0, 2, 1, 3).reshape(1, hg * wg, 1, s * s)  # 1, nW, 1, s*s
+            real = pad_to_multiple(x.new_ones(1, H, W, 1, dtype=torch.bool), s)  # 1, Hp, Wp, 1
+            real = window_partition(real, s, 1, 1)[0].view(1, hg * wg, 1, s * s)  # 1, nW, 1, s*s
             mask = real[..., None, :].expand(B, -1, -1, -1, -1).reshape(B * hg * wg, 1, 1, s * s)
         if self.reference:
             logits = (q @ k.transpose(-2, -1)) * d**-0.5  # B*nW, h, s*s, s*s

@@ -25,9 +25,7 @@ def pad_to_multiple(x: Tensor, multiple: int, channels_last: bool = True) -> Ten
     # non-negative operands only: ONNX's integer Div truncates, Python's // floors
     pad_h = (H + multiple - 1) // multiple * multiple - H
     pad_w = (W + multiple - 1) // multiple * multiple - W
-    if statically_known_true(pad_h == 0) and statically_known_true(pad_w == 0):  # never a guard on the size
-        return x
-    return F.pad(x, (0, 0, 0, pad_w, 0, pad_h) if channels_last else (0, pad_w, 0, pad_h))
+    return _pad_bottom_right(x, pad_h, pad_w, channels_last)
 
 
 def crop_to(x: Tensor, height: int, width: int, channels_last: bool = True) -> Tensor:
@@ -54,10 +52,18 @@ def crop_to(x: Tensor, height: int, width: int, channels_last: bool = True) -> T
     if channels_last and x.dim() != 4:
         raise ValueError(f'crop_to: a channels-last map is (B, H, W, C), got shape {tuple(x.shape)}')
     H, W = x.shape[1:3] if channels_last else x.shape[-2:]
-    if statically_known_true(H == height) and statically_known_true(W == width):  # never a guard
+    return _pad_bottom_right(x, height - H, width - W, channels_last)  # <= 0: removes rows and columns
+
+
+def _pad_bottom_right(x: Tensor, rows: int, cols: int, channels_last: bool) -> Tensor:
+    """``x`` with ``rows`` and ``cols`` zeros added (or, negative, removed) at the bottom and right.
+
+    Returns ``x`` itself where both are known to be zero, without a guard on the sizes; under
+    symbolic sizes the pad stays in the graph (zero where nothing changes), so one graph serves all.
+    """
+    if statically_known_true(rows == 0) and statically_known_true(cols == 0):  # never a guard on the size
         return x
-    dh, dw = height - H, width - W  # <= 0: removes rows and columns
-    return F.pad(x, (0, 0, 0, dw, 0, dh) if channels_last else (0, dw, 0, dh))
+    return F.pad(x, (0, 0, 0, cols, 0, rows) if channels_last else (0, cols, 0, rows))
 
 
 def window_partition(x: Tensor, window: int, heads: int, head_dims: int) -> Tensor:
