@@ -143,9 +143,62 @@ def test_benchmark_features_with_cuda_graphs_begin_a_step_per_call(monkeypatch) 
         reference=False,
         compile=True,
         cuda_graphs=True,
+        with_cp=False,
     )
     benchmark.time_config('configs/sem_fpn/litv2_s_fpn_40k_ade20k.py', args, 'cpu')
     assert calls == ['eager', 'eager', 'compiled-cudagraphs', 'compiled-cudagraphs']
+
+
+def test_benchmark_counts_cuda_graphs_memory_from_their_recording(monkeypatch) -> None:
+    """Replayed CUDA graphs allocate nothing: their peak must count the warm-up, where they are recorded."""
+    benchmark = load_tool('benchmark')
+    steps, resets = [], []
+
+    class Event:
+        def __init__(self, **kwargs) -> None:
+            pass
+
+        def record(self) -> None:
+            pass
+
+        def elapsed_time(self, end: Event) -> float:
+            return 1000.0
+
+    monkeypatch.setattr(torch.cuda, 'synchronize', lambda: None)
+    monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: None)
+    monkeypatch.setattr(torch.cuda, 'Event', Event)
+    monkeypatch.setattr(torch.cuda, 'reset_peak_memory_stats', lambda: resets.append(len(steps)))
+    for after_warmup, expected in ((True, [3]), (False, [])):
+        steps.clear(), resets.clear()
+        benchmark.timed(lambda: steps.append(1), 2, 3, 'cuda', peak_after_warmup=after_warmup)
+        assert resets == expected and len(steps) == 5
+    asked = []
+    monkeypatch.setattr(
+        benchmark, 'timed', lambda *args, peak_after_warmup: asked.append(peak_after_warmup) or 1.0
+    )
+    args = types.SimpleNamespace(dtype='fp32', iters=1, warmup=1, train=False, shape=(8, 8), batch_size=1)
+    args.json, args.run, args.with_cp = None, 'x', False
+    for variant in ('eager', 'compiled', 'compiled-cudagraphs'):
+        benchmark.benchmark('m', lambda: None, args, 'cpu', 1, variant, 'backbone')
+    assert asked == [True, True, False]
+
+
+def test_benchmark_with_cp_builds_checkpointing_backbones_and_marks_their_rows(monkeypatch) -> None:
+    benchmark = load_tool('benchmark')
+    models = []
+    monkeypatch.setattr(benchmark, 'time_variants', lambda name, part, model, *rest: models.append(model))
+    monkeypatch.setattr(benchmark, 'count_macs', lambda forward: 1)
+    for with_cp in (False, True):
+        args = types.SimpleNamespace(
+            arch='s', batch_size=1, shape=(64, 64), cuda_graphs=False, with_cp=with_cp, part='features'
+        )
+        benchmark.time_backbone('SGFormer', args, 'cpu')
+        benchmark.time_config('configs/sem_fpn/sgformer_s_fpn_80k_ade20k.py', args, 'cpu')
+    stages = [[m.with_cp for m in model.modules() if hasattr(m, 'with_cp')] for model in models]
+    assert [set(s) for s in stages] == [{False}, {False}, {True}, {True}] and all(len(s) == 4 for s in stages)
+    record = dict(name='SGFormer-s', part='backbone', mode='train', dtype='bf16', shape=[8, 8], batch_size=2)
+    record.update(img_per_s=2.0, device='cpu', date='d', run='r', variant='compiled', with_cp=True)
+    assert '| SGFormer-s (with_cp) | compiled | 2.0 | 1.00x |' in benchmark.render([record])
 
 
 def test_benchmark_reference_switch_reaches_every_fast_path_and_refuses_models_without_one() -> None:
@@ -363,7 +416,8 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         extra_config="compile_modules = [\n    'backbone',\n]\n"
         "optim_wrapper = dict(\n    constructor='vitdense.MergedGroupsOptimWrapperConstructor',\n"
         "    loss_scale='dynamic')\n",
-        model='model = dict(\n    train_cfg=dict(\n        rcnn=dict(\n            sampler=dict(\n'
+        model="model = dict(\n    backbone=dict(type='LITv2', with_cp=True),\n"
+        '    train_cfg=dict(\n        rcnn=dict(\n            sampler=dict(\n'
         "                num=512,\n                type='vitdense.OnDeviceRandomSampler')),\n"
         '        rpn=dict(\n            sampler=dict(\n                num=256,\n'
         "                type='OnDeviceRandomSampler'))),\n    type='MaskRCNN')\n",
@@ -388,7 +442,8 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
     )  # no optim_wrapper logged
     table = train_speed.render([swin, litv2])
     assert '(baseline: swin.py)' in table
-    assert '| litv2.py | yes | merged | on GPU | 0.4000 | 0.1000 | 0.80x | 5.0 |' in table
+    assert (swin['with_cp'], litv2['with_cp']) == (False, True)  # the backbone's activation checkpointing
+    assert '| litv2.py (with_cp) | yes | merged | on GPU | 0.4000 | 0.1000 | 0.80x | 5.0 |' in table
     assert "| swin.py | no | mmengine's | - | 0.5000 | 0.0100 | 1.00x |" in table
     for record in (swin, litv2):  # records from before the samplers and data waits were read
         del record['samplers']
@@ -406,7 +461,7 @@ def test_train_speed_compares_runs_with_the_first(tmp_path) -> None:
         assert graphs['cuda_graphs']
         train_speed.compare(graphs, swin, '2026-01-01T00:00:00')
         graphs.update(device='GPU', date='2026-01-01')
-        assert '| litv2.py | yes, CUDA graphs | merged |' in train_speed.render([swin, graphs])
+        assert '| litv2.py (with_cp) | yes, CUDA graphs | merged |' in train_speed.render([swin, graphs])
     fake_run(tmp_path / 'four', 4, [9.0, 0.40, 0.40, 0.40])
     with pytest.raises(ValueError, match='GPUs, images per GPU'):
         train_speed.compare(train_speed.measure(str(tmp_path / 'four'), config='c.py'), swin, 'x')

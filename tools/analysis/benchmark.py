@@ -14,6 +14,9 @@ its share of the GPU's dense bf16/fp16 peak. Every model is timed eagerly, with
 SG-Former's attention, LIT / LITv2 token merging) and with ``--compile`` through ``torch.compile``
 (``--cuda-graphs``: replaying CUDA graphs, as ``tools/train.py``'s ``--compile`` does for classification
 configs and, with ``compile_cudagraphs=True``, for the others; variant ``compiled-cudagraphs``).
+``--with-cp`` builds the backbones with ``with_cp=True``, checkpointing each block's activations in
+training steps (its rows read ``(with_cp)``). A CUDA-graph variant's peak memory counts from the start
+of its warm-up, where its graphs are recorded; the others' from after it.
 
 Examples:
     python tools/analysis/benchmark.py configs/mask_rcnn/swin_t_fpn_1x_coco.py \
@@ -60,13 +63,21 @@ from vitdense.utils.launch import (
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 
-def timed(step: Callable[[], object], iters: int, warmup: int, device: str) -> float:
-    """Seconds per call of ``step`` after ``warmup`` calls (peak memory counts from there)."""
+def timed(
+    step: Callable[[], object], iters: int, warmup: int, device: str, peak_after_warmup: bool = True
+) -> float:
+    """Seconds per call of ``step`` after ``warmup`` calls.
+
+    Peak memory counts from after the warm-up, or with ``peak_after_warmup=False`` from wherever the
+    caller reset it: replayed CUDA graphs allocate nothing, their memory is taken while recording them
+    in the warm-up and stays reserved, so a peak counted after it would miss their working memory.
+    """
     for _ in range(warmup):
         step()
     if device == 'cuda':
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+        if peak_after_warmup:
+            torch.cuda.reset_peak_memory_stats()
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         for _ in range(iters):
@@ -102,10 +113,12 @@ def benchmark(
     autocast = (
         torch.autocast(device_type=device, dtype=DTYPES[args.dtype]) if DTYPES[args.dtype] else nullcontext()
     )
+    graphs = variant.startswith('compiled-cudagraphs')
     if device == 'cuda':
         torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     with autocast:
-        seconds = timed(step, args.iters, args.warmup, device)
+        seconds = timed(step, args.iters, args.warmup, device, peak_after_warmup=not graphs)
     gpu = torch.cuda.get_device_name() if device == 'cuda' else 'cpu'
     tflops = 2 * macs * (3 if args.train else 1) / seconds / 1e12
     result = dict(
@@ -127,6 +140,7 @@ def benchmark(
         device=gpu,
         date=datetime.date.today().isoformat(),
         run=args.run,
+        **({'with_cp': True} if args.with_cp else {}),
     )
     print(json.dumps(result), flush=True)
     if args.json:  # appended at once: a later model that fails does not lose this one
@@ -196,7 +210,8 @@ def time_backbone(spec: str, args: argparse.Namespace, device: str) -> None:
     """Time a registered backbone, ``TYPE`` or ``TYPE:ARCH``, in every variant."""
     kind, _, arch = spec.partition(':')
     torch.backends.cudnn.benchmark = True
-    model = MODELS.build(dict(type=kind, arch=arch or args.arch)).to(device).eval()
+    extra = dict(with_cp=True) if args.with_cp else {}
+    model = MODELS.build(dict(type=kind, arch=arch or args.arch, **extra)).to(device).eval()
     forward = partial(model, torch.randn(args.batch_size, 3, *args.shape, device=device))
     macs = count_macs(forward)
     name = f'{kind}-{arch or args.arch}'
@@ -206,7 +221,7 @@ def time_backbone(spec: str, args: argparse.Namespace, device: str) -> None:
 
 def time_config(config: str, args: argparse.Namespace, device: str) -> None:
     """Time a config's model end to end (``--part model``) or its backbone + neck, in every variant."""
-    cfg, model = build_model(config)
+    cfg, model = build_model(config, {'model.backbone.with_cp': True} if args.with_cp else None)
     # a detector's RoI heads meet new shapes every step: cuDNN's autotuning would time each
     torch.backends.cudnn.benchmark = args.part == 'features' or task_scope(cfg) != 'mmdet'
     model = model.to(device).eval()
@@ -254,7 +269,7 @@ def render(records: list[dict]) -> str:
             '|---|---|---:|---:|---:|---:|---:|',
         ]
         for r in rows:
-            name = osp.basename(r['name']).removesuffix('.py')
+            name = osp.basename(r['name']).removesuffix('.py') + (' (with_cp)' if r.get('with_cp') else '')
             share = f'{r["peak_fraction"]:.1%}' if r.get('peak_fraction') is not None else ''
             variant = r.get('variant', 'compiled' if r.get('compile') else 'eager')
             tflops = f'{r["tflop_per_s"]:.1f}' if 'tflop_per_s' in r else ''
@@ -293,6 +308,11 @@ def main() -> None:
         help="with --compile, replay CUDA graphs (tools/train.py's compile_cudagraphs)",
     )
     parser.add_argument('--reference', action='store_true', help='also time each model on its reference path')
+    parser.add_argument(
+        '--with-cp',
+        action='store_true',
+        help='build the backbones with with_cp=True (activation checkpointing in training steps)',
+    )
     parser.add_argument('--json', help='append the results to this JSON-lines file')
     parser.add_argument('--update', help='Markdown file whose generated section is rewritten from --records')
     parser.add_argument('--records', nargs='*', default=[], help='JSON-lines files of earlier results')

@@ -11,7 +11,8 @@ from every record in the given JSON-lines files: parallel efficiency against the
 of the same config, and the wall time of each published schedule at the measured s/iter.
 With ``--compare`` the runs of one call are a comparison instead: the first is the
 baseline and the table gives every run's s/iter as a ratio against it (runs trained with
-``--compile`` are marked, and whether the optimizer's param groups were merged, see
+``--compile`` are marked, as are runs whose backbone checkpointed activations (``with_cp=True``),
+and whether the optimizer's param groups were merged, see
 :class:`~vitdense.engine.MergedGroupsOptimWrapperConstructor`).
 
 Examples:
@@ -105,6 +106,7 @@ def parse_log(text: str) -> dict:
         if optim
         else None,
         samplers=train_samplers(model.group(0)) if model else {},
+        with_cp=backbone_with_cp(model.group(0)) if model else False,
         intervals=[(float(t), float(m), float(loss)) for t, _, m, loss in lines],  # (s/iter, memory MB, loss)
         # each interval's s/iter waiting for data; None where a line has none
         data_times=[float(d) if d else None for _, d, _, _ in lines],
@@ -116,6 +118,12 @@ def _keyword(call: ast.expr, name: str) -> ast.expr | None:
     if not isinstance(call, ast.Call):
         return None
     return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def backbone_with_cp(model: str) -> bool:
+    """Whether a logged ``model = dict(...)`` checkpoints its backbone's activations (``with_cp=True``)."""
+    with_cp = _keyword(_keyword(ast.parse(model).body[0].value, 'backbone'), 'with_cp')
+    return with_cp is not None and ast.literal_eval(with_cp) is True
 
 
 def train_samplers(model: str) -> dict[str, list[str]]:
@@ -184,9 +192,9 @@ def measure(path: str, config: str | None = None) -> dict:
         config: The config trained; found from the work dir when not given.
 
     Returns:
-        The record: config, source, setting (GPUs, images per GPU, compiled, CUDA graphs, optimizer
-        constructor, samplers), the median ``s_per_iter`` and, where every interval logged one,
-        ``data_s_per_iter``, img/s, peak memory and the first and last loss.
+        The record: config, source, setting (GPUs, images per GPU, compiled, CUDA graphs, backbone
+        ``with_cp``, optimizer constructor, samplers), the median ``s_per_iter`` and, where every
+        interval logged one, ``data_s_per_iter``, img/s, peak memory and the first and last loss.
     """
     if osp.isdir(path):
         logs = sorted(glob.glob(osp.join(path, '2*', '2*.log')), reverse=True)
@@ -221,6 +229,7 @@ def measure(path: str, config: str | None = None) -> dict:
         cuda_graphs=parsed['cuda_graphs'],
         optim_constructor=parsed['constructor'],
         samplers=parsed['samplers'],
+        with_cp=parsed['with_cp'],
         logged_intervals=len(times),
         warm_up_intervals=skip,
         s_per_iter=round(s_per_iter, 4),
@@ -324,7 +333,7 @@ def render_comparisons(records: list[dict]) -> str:
             + '---:|---:|---:|---|',
         ]
         lines += [
-            f'| {osp.basename(r["config"])} | {compiled_label(r)} '
+            f'| {osp.basename(r["config"])}{" (with_cp)" if r.get("with_cp") else ""} | {compiled_label(r)} '
             f'| {groups_label(r)} | '
             + (f'{samplers_label(r)} | ' if with_samplers else '')
             + f'{r["s_per_iter"]:.4f} | '
