@@ -149,7 +149,7 @@ def test_benchmark_features_with_cuda_graphs_begin_a_step_per_call(monkeypatch) 
     assert calls == ['eager', 'eager', 'compiled-cudagraphs', 'compiled-cudagraphs']
 
 
-def test_benchmark_counts_cuda_graphs_memory_from_their_recording(monkeypatch) -> None:
+def test_benchmark_counts_cuda_graphs_memory_from_their_recording(monkeypatch, tmp_path) -> None:
     """Replayed CUDA graphs allocate nothing: their peak must count the warm-up, where they are recorded."""
     benchmark = load_tool('benchmark')
     steps, resets = [], []
@@ -167,23 +167,25 @@ def test_benchmark_counts_cuda_graphs_memory_from_their_recording(monkeypatch) -
     monkeypatch.setattr(torch.cuda, 'synchronize', lambda: None)
     monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: None)
     monkeypatch.setattr(torch.cuda, 'Event', Event)
+    monkeypatch.setattr(torch.cuda, 'get_device_name', lambda: 'GPU')
+    monkeypatch.setattr(torch.cuda, 'max_memory_allocated', lambda: 2**30)
     monkeypatch.setattr(torch.cuda, 'reset_peak_memory_stats', lambda: resets.append(len(steps)))
-    for after_warmup, expected in ((True, [3]), (False, [])):
-        steps.clear(), resets.clear()
-        benchmark.timed(lambda: steps.append(1), 2, 3, 'cuda', peak_after_warmup=after_warmup)
+    args = types.SimpleNamespace(dtype='fp32', iters=2, warmup=3, train=False, shape=(8, 8), batch_size=1)
+    args.json, args.run, args.with_cp = str(tmp_path / 'r.jsonl'), 'x', False
+    for variant, expected in (('compiled', [0, 3]), ('compiled-cudagraphs', [0])):
+        steps.clear()
+        resets.clear()
+        benchmark.benchmark('m', lambda: steps.append(1), args, 'cuda', 1, variant, 'backbone')
+        # reset before the first warm-up call; again after the warm-up unless the step replays graphs
         assert resets == expected and len(steps) == 5
-    asked = []
-    monkeypatch.setattr(
-        benchmark, 'timed', lambda *args, peak_after_warmup: asked.append(peak_after_warmup) or 1.0
-    )
-    args = types.SimpleNamespace(dtype='fp32', iters=1, warmup=1, train=False, shape=(8, 8), batch_size=1)
-    args.json, args.run, args.with_cp = None, 'x', False
-    for variant in ('eager', 'compiled', 'compiled-cudagraphs'):
-        benchmark.benchmark('m', lambda: None, args, 'cpu', 1, variant, 'backbone')
-    assert asked == [True, True, False]
+    records = [json.loads(line) for line in (tmp_path / 'r.jsonl').read_text().splitlines()]
+    assert [r.get('peak_mem_from') for r in records] == [None, 'warm-up']
+    table = benchmark.render(records)
+    assert '| m | compiled | 2.0 | 1.00x | 0.0 |  | 1.0 |' in table
+    assert '| m | compiled-cudagraphs | 2.0 | 1.00x | 0.0 |  | 1.0 (from warm-up) |' in table
 
 
-def test_benchmark_with_cp_builds_checkpointing_backbones_and_marks_their_rows(monkeypatch) -> None:
+def test_benchmark_with_cp_builds_checkpointing_backbones_and_marks_their_rows(monkeypatch, capsys) -> None:
     benchmark = load_tool('benchmark')
     models = []
     monkeypatch.setattr(benchmark, 'time_variants', lambda name, part, model, *rest: models.append(model))
@@ -199,6 +201,10 @@ def test_benchmark_with_cp_builds_checkpointing_backbones_and_marks_their_rows(m
     record = dict(name='SGFormer-s', part='backbone', mode='train', dtype='bf16', shape=[8, 8], batch_size=2)
     record.update(img_per_s=2.0, device='cpu', date='d', run='r', variant='compiled', with_cp=True)
     assert '| SGFormer-s (with_cp) | compiled | 2.0 | 1.00x |' in benchmark.render([record])
+    monkeypatch.setattr(sys, 'argv', ['benchmark.py', '--backbone', 'SGFormer', '--with-cp'])
+    with pytest.raises(SystemExit):  # inference does not checkpoint
+        benchmark.main()
+    assert '--with-cp checkpoints activations for backward: add --train' in capsys.readouterr().err
 
 
 def test_benchmark_reference_switch_reaches_every_fast_path_and_refuses_models_without_one() -> None:
@@ -278,6 +284,11 @@ def test_train_speed_measures_runs_and_renders_scaling(tmp_path) -> None:
     assert '| litv2_s_fpn_1x_coco.py | 4 | 2 | 0.550 | 14.5 | 91% |' in table
     # 1x: 87,960 iterations at 0.55 s on 8 GPUs = 13.4 h; on 4 GPUs twice the iterations
     assert '| litv2_s_fpn_1x_coco.py | 1x (12 epochs) | 87,960 | 13.4 h | 26.9 h | 53.8 h |' in table
+    # a run whose backbone checkpoints scales apart: it neither replaces nor sets the other's baseline
+    table = train_speed.render([one, four, dict(four, with_cp=True, s_per_iter=0.66, img_per_s=12.1)])
+    assert '| litv2_s_fpn_1x_coco.py | 4 | 2 | 0.550 | 14.5 | 91% |' in table
+    assert '| litv2_s_fpn_1x_coco.py (with_cp) | 4 | 2 | 0.660 | 12.1 |  |' in table
+    assert '| litv2_s_fpn_1x_coco.py (with_cp) | 1x (12 epochs) | 87,960 |' in table
 
 
 def test_model_index_lists_configs_and_labels_upstream_results() -> None:
@@ -507,6 +518,17 @@ def test_train_speed_reads_each_stages_own_sampler() -> None:
     )
     samplers = train_speed.train_samplers(model)
     assert samplers == {'rcnn': ['CombinedSampler', 'RandomSampler'], 'rpn': ['RandomSampler']}
+    # only the model's own backbone's with_cp=True counts
+    for logged, with_cp in (
+        (model, False),
+        ("model = dict(\n    backbone=dict(type='SGFormer', with_cp=False),\n    type='X')\n", False),
+        (
+            "model = dict(\n    backbone=dict(\n        type='LIT',\n        with_cp=True),\n    type='X')\n",
+            True,
+        ),
+        ("model = dict(\n    neck=dict(with_cp=True),\n    type='X')\n", False),
+    ):
+        assert train_speed.backbone_with_cp(logged) is with_cp
     label = train_speed.samplers_label(dict(samplers=samplers))
     assert label == "rcnn: CombinedSampler, mmdet's (CPU); rpn: mmdet's (CPU)"
     assert train_speed.train_samplers("model = dict(type='DINO')\n") == {}

@@ -72,7 +72,10 @@ def test_every_backbone_size_exports_with_dynamic_sizes(factory, tmp_path) -> No
     path = str(tmp_path / 'backbone.onnx')
     export_onnx(module, torch.randn(1, 3, *size), path, dynamic=True, optimize=not sgformer)
     for shape in [size, (97, 131)]:
-        assert check_onnx(path, module, torch.randn(1, 3, *shape), tolerance=1e-4)['difference'] < 1e-2
+        result = check_onnx(path, module, torch.randn(1, 3, *shape), tolerance=1e-4)
+        # SG-Former sorts tokens by significance: where float32 rounding reorders near ties, check_onnx
+        # judges ONNX Runtime against float64 instead (and raises if it is further off than PyTorch)
+        assert result['difference'] < 1e-2 or (sgformer and 'float32_error' in result), result
 
 
 def test_static_export_of_a_spectformer_keeps_the_fft(tmp_path) -> None:

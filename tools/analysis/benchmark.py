@@ -14,9 +14,10 @@ its share of the GPU's dense bf16/fp16 peak. Every model is timed eagerly, with
 SG-Former's attention, LIT / LITv2 token merging) and with ``--compile`` through ``torch.compile``
 (``--cuda-graphs``: replaying CUDA graphs, as ``tools/train.py``'s ``--compile`` does for classification
 configs and, with ``compile_cudagraphs=True``, for the others; variant ``compiled-cudagraphs``).
-``--with-cp`` builds the backbones with ``with_cp=True``, checkpointing each block's activations in
-training steps (its rows read ``(with_cp)``). A CUDA-graph variant's peak memory counts from the start
-of its warm-up, where its graphs are recorded; the others' from after it.
+``--with-cp`` (with ``--train``) builds the backbones with ``with_cp=True``, checkpointing each block's
+activations (its rows read ``(with_cp)``). Peak memory counts from after the warm-up, except for a
+CUDA-graph variant: its graphs take their memory while recorded in the warm-up, so its peak counts
+from the warm-up's start, compiling included (an upper bound; its cell says ``(from warm-up)``).
 
 Examples:
     python tools/analysis/benchmark.py configs/mask_rcnn/swin_t_fpn_1x_coco.py \
@@ -68,9 +69,18 @@ def timed(
 ) -> float:
     """Seconds per call of ``step`` after ``warmup`` calls.
 
-    Peak memory counts from after the warm-up, or with ``peak_after_warmup=False`` from wherever the
-    caller reset it: replayed CUDA graphs allocate nothing, their memory is taken while recording them
-    in the warm-up and stays reserved, so a peak counted after it would miss their working memory.
+    Args:
+        step: One iteration.
+        iters: Timed calls.
+        warmup: Calls before timing (the first compiles a compiled model).
+        device: ``'cuda'`` (timed with CUDA events) or ``'cpu'``.
+        peak_after_warmup: Reset the peak memory after the warm-up. False keeps the peak the caller
+            reset before it: replayed CUDA graphs allocate nothing (their memory is taken while they
+            are recorded, in the warm-up, and stays reserved), so a peak reset after the warm-up
+            would miss it. It then also counts compiling, so it bounds the step's memory from above.
+
+    Returns:
+        Seconds per timed call.
     """
     for _ in range(warmup):
         step()
@@ -141,6 +151,8 @@ def benchmark(
         date=datetime.date.today().isoformat(),
         run=args.run,
         **({'with_cp': True} if args.with_cp else {}),
+        # replays allocate nothing: a CUDA-graph step's peak counts from before its warm-up (see timed)
+        **({'peak_mem_from': 'warm-up'} if graphs else {}),
     )
     print(json.dumps(result), flush=True)
     if args.json:  # appended at once: a later model that fails does not lose this one
@@ -273,9 +285,12 @@ def render(records: list[dict]) -> str:
             share = f'{r["peak_fraction"]:.1%}' if r.get('peak_fraction') is not None else ''
             variant = r.get('variant', 'compiled' if r.get('compile') else 'eager')
             tflops = f'{r["tflop_per_s"]:.1f}' if 'tflop_per_s' in r else ''
+            memory = r.get('peak_mem_gib') or ''
+            if memory and r.get('peak_mem_from') == 'warm-up':
+                memory = f'{memory} (from warm-up)'
             lines.append(
                 f'| {name} | {variant} | {r["img_per_s"]:.1f} | {r["img_per_s"] / base:.2f}x '
-                f'| {tflops} | {share} | {r.get("peak_mem_gib") or ""} |'
+                f'| {tflops} | {share} | {memory} |'
             )
         blocks.append('\n'.join(lines))
     return '\n\n'.join(blocks)
@@ -319,6 +334,8 @@ def main() -> None:
     args = parser.parse_intermixed_args()
     if args.cuda_graphs and not args.compile:
         parser.error('--cuda-graphs applies to the compiled variant: add --compile')
+    if args.with_cp and not args.train:
+        parser.error('--with-cp checkpoints activations for backward: add --train')
     if args.update:
         records = read_jsonl(args.records)
         rewrite_generated(

@@ -333,7 +333,7 @@ def render_comparisons(records: list[dict]) -> str:
             + '---:|---:|---:|---|',
         ]
         lines += [
-            f'| {osp.basename(r["config"])}{" (with_cp)" if r.get("with_cp") else ""} | {compiled_label(r)} '
+            f'| {run_label(r["config"], r.get("with_cp", False))} | {compiled_label(r)} '
             f'| {groups_label(r)} | '
             + (f'{samplers_label(r)} | ' if with_samplers else '')
             + f'{r["s_per_iter"]:.4f} | '
@@ -344,6 +344,11 @@ def render_comparisons(records: list[dict]) -> str:
         ]
         blocks.append('\n'.join(lines))
     return '\n\n'.join(blocks)
+
+
+def run_label(config: str, with_cp: bool) -> str:
+    """A run's config cell: the file name, marked when the backbone checkpointed activations."""
+    return osp.basename(config) + (' (with_cp)' if with_cp else '')
 
 
 def compiled_label(record: dict) -> str:
@@ -367,16 +372,17 @@ def render_scaling(records: list[dict]) -> str:
         '| loss first → last | device, date |',
         '|---|---:|---:|---:|---:|---:|---:|---|---|',
     ]
-    by_config: dict[str, dict[int, dict]] = {}
-    for r in records:
-        by_config.setdefault(r['config'], {})[r['gpus']] = r
-    for config, runs in by_config.items():
+    by_config: dict[tuple[str, bool], dict[int, dict]] = {}
+    for r in records:  # a run whose backbone checkpoints (with_cp) scales apart from one that does not
+        by_config.setdefault((r['config'], bool(r.get('with_cp'))), {})[r['gpus']] = r
+    for (config, with_cp), runs in by_config.items():
         base = runs.get(1)
+        name = run_label(config, with_cp)
         for gpus in sorted(runs):
             r = runs[gpus]
             eff = f'{r["img_per_s"] / (gpus * base["img_per_s"]):.0%}' if base else ''
             lines.append(
-                f'| {osp.basename(config)} | {gpus} | {r["batch_per_gpu"]} | {r["s_per_iter"]:.3f} '
+                f'| {name} | {gpus} | {r["batch_per_gpu"]} | {r["s_per_iter"]:.3f} '
                 f'| {r["img_per_s"]:.1f} '
                 f'| {eff} | {r["max_mem_gib"]:.1f} | {r["loss_first"]:.2f} → {r["loss_last"]:.2f} '
                 f'| {r.get("device", "")} {r.get("date", "")} |'
@@ -391,11 +397,12 @@ def render_scaling(records: list[dict]) -> str:
         '| config | schedule | iterations at the 8-GPU batch | 8 GPUs | 4 GPUs | 2 GPUs |',
         '|---|---|---:|---:|---:|---:|',
     ]
-    for config, runs in by_config.items():
+    for (config, with_cp), runs in by_config.items():
         r = runs[max(runs)]
+        name = run_label(config, with_cp)
         for schedule, iters in schedules(config).items():
             cells = [hours(iters * 8 / gpus * r['s_per_iter']) for gpus in (8, 4, 2)]
-            lines.append(f'| {osp.basename(config)} | {schedule} | {iters:,} | ' + ' | '.join(cells) + ' |')
+            lines.append(f'| {name} | {schedule} | {iters:,} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
