@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from conftest import BACKBONE_FACTORIES, TINY_ARCHS, recording_backend, traced
 
 from vitdense.models.backbones import LITv2, SGFormer
+from vitdense.models.layers import Stage
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +77,34 @@ def test_varying_sizes_compile_two_graphs(factory) -> None:
         for size in [(320, 288), (352, 320), (288, 384), (448, 224), (336, 304)]:
             compiled(torch.randn(1, 3, *size))
     assert len(graphs) == 2
+
+
+@pytest.mark.parametrize('factory', VARYING_SIZE_FACTORIES[:2])
+def test_activation_checkpointing_compiles_in_one_graph_and_trains_as_eager(factory) -> None:
+    """``with_cp=True`` under ``--compile`` (SG-Former's low-memory recipe with CUDA graphs): one graph.
+
+    The checkpointed blocks are traced as regions to recompute in backward; AOT autograd partitions
+    them as inductor does, and the outputs and every gradient equal eager's without checkpointing.
+    """
+    torch.manual_seed(0)
+    plain = factory(drop_path_rate=0.0).train()
+    ckpt = factory(drop_path_rate=0.0, with_cp=True).train()
+    ckpt.load_state_dict(plain.state_dict())
+    compiled, graphs = traced(ckpt, aot=True)
+    x = torch.randn(2, 3, 96, 128)
+    outs = [plain(x), compiled(x)]
+    assert len(graphs) == 1
+    regions = [
+        n for n in graphs[0].graph.nodes if n.target is torch.ops.higher_order.tag_activation_checkpoint
+    ]
+    blocks = sum(len(m.blocks) for m in ckpt.modules() if isinstance(m, Stage))
+    assert blocks > 1 and len(regions) == blocks  # one region to recompute per block
+    for a, b in zip(*outs, strict=True):
+        torch.testing.assert_close(b, a)
+    for out in outs:
+        sum(o.pow(2).mean() for o in out).backward()
+    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, msg=name)
 
 
 def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch) -> None:
