@@ -74,8 +74,33 @@ def test_every_backbone_size_exports_with_dynamic_sizes(factory, tmp_path) -> No
     for shape in [size, (97, 131)]:
         result = check_onnx(path, module, torch.randn(1, 3, *shape), tolerance=1e-4)
         # SG-Former sorts tokens by significance: where float32 rounding reorders near ties, check_onnx
-        # judges ONNX Runtime against float64 instead (and raises if it is further off than PyTorch)
+        # judges ONNX Runtime against float64 and PyTorch's spread under rounding-sized input changes
         assert result['difference'] < 1e-2 or (sgformer and 'float32_error' in result), result
+
+
+class _Ranks(torch.nn.Module):
+    """Each value's rank, as a float: discontinuous where values nearly tie (as SG-Former's sort)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1).argsort(dim=1).argsort(dim=1).to(x.dtype) + x.flatten(1)
+
+
+def test_check_onnx_tells_a_reordered_near_tie_from_a_wrong_export(monkeypatch) -> None:
+    """A runtime whose rounding reorders near ties passes; the same error on a continuous model fails."""
+    from vitdense.deploy import onnx as deploy
+
+    x = 1 + 1e-7 * torch.arange(8.0).view(1, 8)  # near ties, equally ordered in float32 and float64
+    for module, passes in ((_Ranks(), True), (torch.nn.Linear(8, 8), False)):
+        with torch.no_grad():
+            reference = module(x).numpy()
+        shifted = reference + 0.1 * abs(reference).max()  # as far off as reordering two ties
+        monkeypatch.setattr(deploy, 'run_onnx', lambda path, x, out=shifted: [out])
+        if passes:
+            result = check_onnx('file.onnx', module, x)
+            assert result['float32_error'] < 1e-6 < result['difference'] <= 2 * result['rounding_spread']
+        else:
+            with pytest.raises(ExportError, match='moves by at most'):
+                check_onnx('file.onnx', module, x)
 
 
 def test_static_export_of_a_spectformer_keeps_the_fft(tmp_path) -> None:

@@ -330,10 +330,13 @@ def check_onnx(path: str, module: nn.Module, x: Tensor, tolerance: float = 1e-4)
 
     A model whose output is discontinuous in float32 rounding (SG-Former sorts tokens by a
     computed significance; near ties reorder them) passes when ONNX Runtime is no further from
-    the float64 result than twice PyTorch's own float32 result is.
+    the float64 result than twice PyTorch's own float32 result is, or, as another runtime's
+    rounding reorders other near ties than PyTorch's does, no further from PyTorch than twice
+    PyTorch moves when the input moves by rounding-sized amounts (:func:`rounding_spread`).
 
     Returns:
-        ``{'difference': d, 'float32_error': e}`` (``e`` only when float64 was needed).
+        ``{'difference': d}``, with ``float32_error`` and ``difference_to_float64`` when float64 was
+        needed, and ``rounding_spread`` when that was needed too.
 
     Raises:
         ExportError: The difference exceeds the tolerance.
@@ -353,13 +356,47 @@ def check_onnx(path: str, module: nn.Module, x: Tensor, tolerance: float = 1e-4)
     float32_error = relative_difference([t.detach().numpy() for t in reference], reference64)
     to_exact = relative_difference(ours, reference64)
     result.update(float32_error=float32_error, difference_to_float64=to_exact)
-    if to_exact > 2 * float32_error + tolerance:
+    if to_exact <= 2 * float32_error + tolerance:
+        return result
+    spread = rounding_spread(module, x, reference)
+    result.update(rounding_spread=spread)
+    if difference > 2 * spread + tolerance:
         raise ExportError(
             f'ONNX Runtime differs from PyTorch by {difference:.3g} (relative) on {tuple(x.shape)}, '
             f'over the tolerance {tolerance:g}; from float64 by {to_exact:.3g} where PyTorch float32 is '
-            f'{float32_error:.3g} away'
+            f'{float32_error:.3g} away, and PyTorch moves by at most {spread:.3g} when the input moves '
+            'by rounding-sized amounts'
         )
     return result
+
+
+def rounding_spread(
+    module: nn.Module, x: Tensor, reference: Sequence[Tensor], scale: float = 1e-5, trials: int = 4
+) -> float:
+    """How far ``module``'s float32 outputs move when ``x`` moves by ``scale`` of its mean magnitude.
+
+    Float32 rounding differs between runtimes by about that much after a deep network's many
+    operations; a continuous model moves by about as little, one that sorts near ties (SG-Former)
+    may reorder them and move by much more, as it may under another runtime's rounding.
+
+    Args:
+        module: The exported module.
+        x: Its input.
+        reference: ``module``'s outputs on ``x``.
+        scale: Size of the input's random changes, relative to its mean magnitude.
+        trials: Changed inputs tried (drawn from a fixed seed).
+
+    Returns:
+        The largest :func:`relative_difference` from ``reference`` over the trials.
+    """
+    generator = torch.Generator().manual_seed(0)
+    spread = 0.0
+    with torch.no_grad():
+        for _ in range(trials):
+            moved = x + scale * x.abs().mean() * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+            outputs = [t.detach().cpu().numpy() for t in flat_outputs(module(moved))]
+            spread = max(spread, relative_difference(outputs, reference))
+    return spread
 
 
 def detector_predict(detector: DetectorModel, outputs: Sequence[Any], data_samples: list) -> list:
