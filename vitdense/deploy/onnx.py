@@ -328,18 +328,21 @@ def relative_difference(ours: Sequence[np.ndarray], reference: Sequence[Tensor])
 def check_onnx(path: str, module: nn.Module, x: Tensor, tolerance: float = 1e-4) -> dict[str, float]:
     """Compare the file's outputs on ``x`` with ``module``'s in float32 (and float64 when needed).
 
-    A model whose output is discontinuous in float32 rounding (SG-Former sorts tokens by a
-    computed significance; near ties reorder them) passes when ONNX Runtime is no further from
-    the float64 result than twice PyTorch's own float32 result is, or, as another runtime's
-    rounding reorders other near ties than PyTorch's does, no further from PyTorch than twice
-    PyTorch moves when the input moves by rounding-sized amounts (:func:`rounding_spread`).
+    Past the tolerance, a model whose output is discontinuous in float32 rounding passes when ONNX
+    Runtime is no further from the float64 result than twice PyTorch's own float32 result is. A model
+    with a module that sorts by computed values (``reorders_near_ties = True``: SG-Former's
+    self-guided attention) may also pass when ONNX Runtime is no further from PyTorch than twice
+    PyTorch's own outputs move for inputs moved by ``1e-5`` of their magnitude
+    (:func:`rounding_spread`): another runtime's rounding reorders other near ties than PyTorch's.
+    That bound is wide (with random weights SG-Former's outputs move by percents), so an export
+    error smaller than it goes unseen: the result's ``rounding_spread`` says how wide.
 
     Returns:
         ``{'difference': d}``, with ``float32_error`` and ``difference_to_float64`` when float64 was
         needed, and ``rounding_spread`` when that was needed too.
 
     Raises:
-        ExportError: The difference exceeds the tolerance.
+        ExportError: The difference exceeds the tolerance and neither bound above allows it.
     """
     ours = run_onnx(path, x)
     with torch.no_grad():
@@ -358,14 +361,18 @@ def check_onnx(path: str, module: nn.Module, x: Tensor, tolerance: float = 1e-4)
     result.update(float32_error=float32_error, difference_to_float64=to_exact)
     if to_exact <= 2 * float32_error + tolerance:
         return result
+    message = (
+        f'ONNX Runtime differs from PyTorch by {difference:.3g} (relative) on {tuple(x.shape)}, over the '
+        f'tolerance {tolerance:g}; from float64 by {to_exact:.3g} where PyTorch float32 is '
+        f'{float32_error:.3g} away'
+    )
+    if not any(getattr(m, 'reorders_near_ties', False) for m in module.modules()):
+        raise ExportError(message)
     spread = rounding_spread(module, x, reference)
     result.update(rounding_spread=spread)
     if difference > 2 * spread + tolerance:
         raise ExportError(
-            f'ONNX Runtime differs from PyTorch by {difference:.3g} (relative) on {tuple(x.shape)}, '
-            f'over the tolerance {tolerance:g}; from float64 by {to_exact:.3g} where PyTorch float32 is '
-            f'{float32_error:.3g} away, and PyTorch moves by at most {spread:.3g} when the input moves '
-            'by rounding-sized amounts'
+            f'{message}; PyTorch moves by at most {spread:.3g} for rounding-sized input changes'
         )
     return result
 
@@ -375,9 +382,10 @@ def rounding_spread(
 ) -> float:
     """How far ``module``'s float32 outputs move when ``x`` moves by ``scale`` of its mean magnitude.
 
-    Float32 rounding differs between runtimes by about that much after a deep network's many
-    operations; a continuous model moves by about as little, one that sorts near ties (SG-Former)
-    may reorder them and move by much more, as it may under another runtime's rounding.
+    A continuous model moves by about as little; one that sorts near ties (SG-Former) may reorder
+    them and move by much more, as it may under another runtime's rounding. The scale is a choice:
+    large enough to reorder the near ties a runtime's rounding may (a deep network's rounding
+    differences grow with its depth), and four draws sample the spread rather than bound it.
 
     Args:
         module: The exported module.
