@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os.path as osp
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache, partial
 
 import pytest
@@ -80,6 +80,25 @@ def traced(
     torch._dynamo.reset()
     backend, graphs = recording_backend(aot)
     return torch.compile(model, backend=backend, **kwargs), graphs
+
+
+def assert_trains_alike(
+    reference: torch.nn.Module, model: torch.nn.Module, expected: Sequence, outputs: Sequence
+) -> None:
+    """``outputs`` equal ``expected`` and, after the same loss's backward, so do every parameter's gradients.
+
+    Args:
+        reference: The model that gave ``expected``.
+        model: The model under test (``reference``'s weights) that gave ``outputs``.
+        expected: ``reference``'s outputs.
+        outputs: ``model``'s outputs on the same input.
+    """
+    for a, b in zip(expected, outputs, strict=True):
+        torch.testing.assert_close(b, a)
+    for out in (expected, outputs):
+        sum(o.pow(2).mean() for o in out).backward()
+    for (name, p), q in zip(reference.named_parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, msg=name)
 
 
 #: Small timm models through TimmPyramid: hierarchical NCHW (with a stride-2 level to skip),

@@ -8,7 +8,13 @@ from functools import partial
 
 import pytest
 import torch
-from conftest import ALL_BACKBONES, BACKBONE_FACTORIES, TIMM_PYRAMIDS, registered_backbones
+from conftest import (
+    ALL_BACKBONES,
+    BACKBONE_FACTORIES,
+    TIMM_PYRAMIDS,
+    assert_trains_alike,
+    registered_backbones,
+)
 from torch import nn
 
 from vitdense.models.backbones import CBViT, LITv2, SGFormer, SpectFormer
@@ -99,13 +105,7 @@ def test_with_cp_matches(factory) -> None:
     ckpt = build(factory, drop_path_rate=0.0, with_cp=True).train()
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 64, 64)
-    outs = [m(x) for m in (plain, ckpt)]
-    for a, b in zip(*outs, strict=True):
-        torch.testing.assert_close(a, b)
-    for out in outs:
-        sum(o.pow(2).mean() for o in out).backward()
-    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
-        torch.testing.assert_close(p.grad, q.grad, msg=name)
+    assert_trains_alike(plain, ckpt, plain(x), ckpt(x))
 
 
 @pytest.mark.parametrize('factory', BACKBONE_FACTORIES)

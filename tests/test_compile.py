@@ -14,7 +14,7 @@ from functools import partial
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import BACKBONE_FACTORIES, TINY_ARCHS, recording_backend, traced
+from conftest import BACKBONE_FACTORIES, TINY_ARCHS, assert_trains_alike, recording_backend, traced
 
 from vitdense.models.backbones import LITv2, SGFormer
 from vitdense.models.layers import Stage
@@ -99,12 +99,7 @@ def test_activation_checkpointing_compiles_in_one_graph_and_trains_as_eager(fact
     ]
     blocks = sum(len(m.blocks) for m in ckpt.modules() if isinstance(m, Stage))
     assert blocks > 1 and len(regions) == blocks  # one region to recompute per block
-    for a, b in zip(*outs, strict=True):
-        torch.testing.assert_close(b, a)
-    for out in outs:
-        sum(o.pow(2).mean() for o in out).backward()
-    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
-        torch.testing.assert_close(q.grad, p.grad, msg=name)
+    assert_trains_alike(plain, ckpt, *outs)
 
 
 def test_compile_switch_compiles_in_place_and_keeps_checkpoint_keys(monkeypatch) -> None:
