@@ -75,7 +75,13 @@ def test_every_backbone_size_exports_with_dynamic_sizes(factory, tmp_path) -> No
         result = check_onnx(path, module, torch.randn(1, 3, *shape), tolerance=1e-4)
         # SG-Former sorts tokens by significance: where float32 rounding reorders near ties, check_onnx
         # judges ONNX Runtime against float64 and PyTorch's spread under rounding-sized input changes
-        assert result['difference'] < 1e-2 or (sgformer and 'float32_error' in result), result
+        assert result['difference'] < 1e-2 or (
+            sgformer
+            and (
+                result['difference_to_float64'] <= 2 * result['float32_error'] + 1e-4
+                or result['difference'] <= 2 * result['rounding_spread'] + 1e-4
+            )
+        ), result
 
 
 class _Ranks(torch.nn.Module):
@@ -91,9 +97,8 @@ def test_check_onnx_tells_a_reordered_near_tie_from_a_wrong_export(monkeypatch) 
     """A runtime whose rounding reorders near ties passes; the same error elsewhere fails."""
     from vitdense.deploy import onnx as deploy
 
-    ties = 1 + 2**-20 * torch.arange(8.0).view(
-        1, 8
-    )  # near ties, distinct and ordered alike in float32 and 64
+    # near ties: distinct values, in the same order in float32 and float64
+    ties = 1 + 2**-20 * torch.arange(8.0).view(1, 8)
     apart = torch.arange(8.0).view(1, 8)  # no input change of rounding size reorders these
     unflagged = _Ranks()
     unflagged.reorders_near_ties = False  # a model that does not declare it sorts gets the tolerance only

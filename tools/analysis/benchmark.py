@@ -52,6 +52,7 @@ from vitdense.utils.analysis import (
     read_jsonl,
     rewrite_generated,
     set_reference,
+    with_cp_label,
 )
 from vitdense.utils.launch import (
     COMPILED_MODULES,
@@ -281,7 +282,7 @@ def render(records: list[dict]) -> str:
             '|---|---|---:|---:|---:|---:|---:|',
         ]
         for r in rows:
-            name = osp.basename(r['name']).removesuffix('.py') + (' (with_cp)' if r.get('with_cp') else '')
+            name = with_cp_label(osp.basename(r['name']).removesuffix('.py'), r.get('with_cp', False))
             share = f'{r["peak_fraction"]:.1%}' if r.get('peak_fraction') is not None else ''
             variant = r.get('variant', 'compiled' if r.get('compile') else 'eager')
             tflops = f'{r["tflop_per_s"]:.1f}' if 'tflop_per_s' in r else ''

@@ -41,7 +41,7 @@ import sys
 
 from mmengine.config import Config
 
-from vitdense.utils.analysis import read_jsonl, rewrite_generated
+from vitdense.utils.analysis import read_jsonl, rewrite_generated, with_cp_label
 from vitdense.utils.launch import CUDA_GRAPHS_LOGGED, load_config
 
 #: Iterations of the published schedules at 16 images per iteration: COCO train2017 keeps
@@ -333,7 +333,7 @@ def render_comparisons(records: list[dict]) -> str:
             + '---:|---:|---:|---|',
         ]
         lines += [
-            f'| {run_label(r["config"], r.get("with_cp", False))} | {compiled_label(r)} '
+            f'| {with_cp_label(osp.basename(r["config"]), r.get("with_cp", False))} | {compiled_label(r)} '
             f'| {groups_label(r)} | '
             + (f'{samplers_label(r)} | ' if with_samplers else '')
             + f'{r["s_per_iter"]:.4f} | '
@@ -344,11 +344,6 @@ def render_comparisons(records: list[dict]) -> str:
         ]
         blocks.append('\n'.join(lines))
     return '\n\n'.join(blocks)
-
-
-def run_label(config: str, with_cp: bool) -> str:
-    """A run's config cell: the file name, marked when the backbone checkpointed activations."""
-    return osp.basename(config) + (' (with_cp)' if with_cp else '')
 
 
 def compiled_label(record: dict) -> str:
@@ -377,7 +372,7 @@ def render_scaling(records: list[dict]) -> str:
         by_config.setdefault((r['config'], bool(r.get('with_cp'))), {})[r['gpus']] = r
     for (config, with_cp), runs in by_config.items():
         base = runs.get(1)
-        name = run_label(config, with_cp)
+        name = with_cp_label(osp.basename(config), with_cp)
         for gpus in sorted(runs):
             r = runs[gpus]
             eff = f'{r["img_per_s"] / (gpus * base["img_per_s"]):.0%}' if base else ''
@@ -399,7 +394,7 @@ def render_scaling(records: list[dict]) -> str:
     ]
     for (config, with_cp), runs in by_config.items():
         r = runs[max(runs)]
-        name = run_label(config, with_cp)
+        name = with_cp_label(osp.basename(config), with_cp)
         for schedule, iters in schedules(config).items():
             cells = [hours(iters * 8 / gpus * r['s_per_iter']) for gpus in (8, 4, 2)]
             lines.append(f'| {name} | {schedule} | {iters:,} | ' + ' | '.join(cells) + ' |')

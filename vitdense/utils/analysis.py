@@ -187,6 +187,11 @@ def measure_complexity(
     )
 
 
+def with_cp_label(name: str, with_cp: bool) -> str:
+    """A record's name in the tables, marked where its backbone checkpointed activations (``with_cp``)."""
+    return f'{name} (with_cp)' if with_cp else name
+
+
 def read_jsonl(paths: Sequence[str]) -> list[dict]:
     """Every record of some JSON-lines files (the analysis tools' ``--records`` / results)."""
     return [json.loads(line) for path in paths for line in open(path) if line.strip()]
