@@ -210,11 +210,11 @@ def test_benchmark_with_cp_builds_checkpointing_backbones_and_marks_their_rows(m
 def test_benchmark_reference_switch_reaches_every_fast_path_and_refuses_models_without_one() -> None:
     from vitdense.models.backbones import CBViT, SGFormer
     from vitdense.models.backbones.sgformer import HybridScaleAttention, WholeSampleNorm
-    from vitdense.models.layers import DeformConv2dPack
+    from vitdense.models.layers import ConvFFN, DeformConv2dPack
 
     for model, kind in (
-        (SGFormer('s'), (HybridScaleAttention, WholeSampleNorm)),
-        (LITv2('s'), DeformConv2dPack),
+        (SGFormer('s'), (HybridScaleAttention, WholeSampleNorm, ConvFFN)),
+        (LITv2('s'), (DeformConv2dPack, ConvFFN)),
     ):
         set_reference(model, True)
         switched = [m for m in model.modules() if getattr(m, 'reference', False)]

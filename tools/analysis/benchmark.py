@@ -11,7 +11,8 @@ ratio against it, so compare models in one call. Each result also gives the achi
 TFLOP/s (the FLOPs counted as ``get_flops.py`` counts them, x3 for a training step) and
 its share of the GPU's dense bf16/fp16 peak. Every model is timed eagerly, with
 ``--reference`` again on its reference path (the modules with a ``reference`` switch:
-SG-Former's attention, LIT / LITv2 token merging) and with ``--compile`` through ``torch.compile``
+SG-Former's attention, LIT / LITv2 token merging, the ConvFFN's fused depth-wise convolution + GELU)
+and with ``--compile`` through ``torch.compile``
 (``--cuda-graphs``: replaying CUDA graphs, as ``tools/train.py``'s ``--compile`` does for classification
 configs and, with ``compile_cudagraphs=True``, for the others; variant ``compiled-cudagraphs``).
 ``--with-cp`` (with ``--train``) builds the backbones with ``with_cp=True``, checkpointing each block's

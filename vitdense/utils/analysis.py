@@ -35,8 +35,17 @@ def _sdpa_cpu_flops(q_shape, k_shape, v_shape, *args: Any, **kwargs: Any) -> int
     return sdpa_flop_count(q_shape, k_shape, v_shape)
 
 
+def _dwconv3x3_gelu_flops(x_shape, weight_shape, *args: Any, out_shape=None, **kwargs: Any) -> int:
+    """FLOPs of the ConvFFN's fused kernel: those of its depth-wise convolution (channels-last shapes)."""
+    B, H, W, C = x_shape
+    return conv_flop_count([B, C, H, W], list(weight_shape), [B, C, H, W], transposed=False)
+
+
 def _extra_flop_formulas() -> dict:
     formulas = {torch.ops.torchvision.deform_conv2d: _deform_conv_flops}
+    fused = getattr(torch.ops.vitdense, 'dwconv3x3_gelu', None)  # defined where Triton is installed
+    if fused is not None:
+        formulas[fused] = _dwconv3x3_gelu_flops
     cpu_sdpa = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu', None)
     if cpu_sdpa is not None:
         formulas[cpu_sdpa] = _sdpa_cpu_flops
@@ -72,7 +81,8 @@ def build_model(config: str | Config, cfg_options: dict | None = None) -> tuple[
 def set_reference(model: nn.Module, on: bool) -> None:
     """Switch the modules with a ``reference`` flag to their reference path, or back to the default.
 
-    Those are SG-Former's hybrid attention and one-group GroupNorm, and LIT / LITv2 token merging.
+    Those are SG-Former's hybrid attention and one-group GroupNorm, LIT / LITv2 token merging, and the
+    ConvFFN's fused depth-wise convolution + GELU (LITv2, SpectFormer, SG-Former; on CUDA).
 
     Raises:
         ValueError: ``model`` has no such module.

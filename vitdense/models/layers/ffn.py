@@ -1,10 +1,177 @@
-"""The feed-forward network with a depth-wise 3x3 convolution (the plain MLP is timm's ``Mlp``)."""
+"""The feed-forward network with a depth-wise 3x3 convolution (the plain MLP is timm's ``Mlp``).
+
+In inference on CUDA the convolution, its bias and the GELU run as one Triton kernel on the
+channels-last hidden map (:func:`dwconv3x3_gelu`). The hidden map is the FFN's widest tensor:
+cuDNN's depth-wise convolution and a separate GELU (the reference path, ``ConvFFN.reference``)
+read and write it twice, the kernel once. Under ``torch.compile`` it is a ``torch.library``
+custom operator, which inductor launches from its own code and CUDA graphs replay. It has no
+backward: training, the CPU and exported graphs take the reference path.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
+
+from .tracing import is_exporting
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - torch ships Triton with its CUDA wheels on Linux
+    triton = None
+
+
+def _dwconv3x3_gelu_reference(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
+    """The composite :func:`dwconv3x3_gelu`: cuDNN's depth-wise convolution, then ``F.gelu``.
+
+    Args:
+        x: (B, H, W, C) input.
+        weight: (C, 1, 3, 3) depth-wise kernels.
+        bias: (C,) biases.
+        residual: Add ``x`` to the convolution before the GELU.
+
+    Returns:
+        (B, H, W, C), ``GELU(dwconv(x) [+ x])``.
+    """
+    # The NCHW view of a channels-last tensor keeps its memory layout, so the depth-wise
+    # convolution runs in channels-last without copies.
+    y = F.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=1, groups=x.shape[-1]).permute(0, 2, 3, 1)
+    return F.gelu(x + y if residual else y)
+
+
+if triton is not None:
+
+    @triton.jit
+    def _dwconv3x3_gelu_kernel(
+        x_ptr,
+        w_ptr,
+        b_ptr,
+        y_ptr,
+        H,
+        W,
+        C,
+        RESIDUAL: tl.constexpr,
+        ROWS: tl.constexpr,
+        BLOCK_W: tl.constexpr,
+        BLOCK_C: tl.constexpr,
+        STAGES: tl.constexpr,
+    ):
+        """``GELU(dwconv(x) + b)`` for ``ROWS`` rows of a ``BLOCK_W`` pixels x ``BLOCK_C`` channels strip.
+
+        Each input row is read once (three column shifts, mostly from the cache) and adds its
+        three kernel rows' products to the output rows below, at and above it; an output row is
+        stored once its last input row is in. ``STAGES`` rows' loads are in flight at once.
+        """
+        blocks_h = tl.cdiv(H, ROWS)
+        image = tl.program_id(0) // blocks_h
+        h0 = (tl.program_id(0) % blocks_h) * ROWS
+        cols = tl.program_id(1) * BLOCK_W + tl.arange(0, BLOCK_W)
+        chans = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+        in_c = chans < C
+        offsets = cols[:, None] * C + chans[None, :]
+        left = ((cols >= 1) & (cols <= W))[:, None] & in_c[None, :]  # column shifts -1, 0, +1 inside the map
+        centre = (cols < W)[:, None] & in_c[None, :]
+        right = (cols + 1 < W)[:, None] & in_c[None, :]
+        wp = w_ptr + chans * 9
+        w00 = tl.load(wp + 0, mask=in_c, other=0.0).to(tl.float32)[None, :]  # w[dy, dx]
+        w01 = tl.load(wp + 1, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        w02 = tl.load(wp + 2, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        w10 = tl.load(wp + 3, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        w11 = tl.load(wp + 4, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        w12 = tl.load(wp + 5, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        w20 = tl.load(wp + 6, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        w21 = tl.load(wp + 7, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        w22 = tl.load(wp + 8, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        bias = tl.load(b_ptr + chans, mask=in_c, other=0.0).to(tl.float32)[None, :]
+        above = tl.zeros((BLOCK_W, BLOCK_C), dtype=tl.float32)  # output row r - 1 so far (fp32, as cuDNN)
+        here = tl.zeros((BLOCK_W, BLOCK_C), dtype=tl.float32)  # output row r so far
+        for i in tl.range(ROWS + 2, num_stages=STAGES):  # input rows h0 - 1 ... h0 + ROWS
+            r = h0 - 1 + i
+            start = (image * H + r).to(tl.int64) * W * C
+            in_h = (r >= 0) & (r < H)  # rows outside the map read zeros
+            t0 = tl.load(x_ptr + start - C + offsets, mask=left & in_h, other=0.0).to(tl.float32)
+            t1 = tl.load(x_ptr + start + offsets, mask=centre & in_h, other=0.0).to(tl.float32)
+            t2 = tl.load(x_ptr + start + C + offsets, mask=right & in_h, other=0.0).to(tl.float32)
+            below = t0 * w00 + t1 * w01 + t2 * w02  # output row r + 1
+            here += t0 * w10 + t1 * w11 + t2 * w12
+            if RESIDUAL:
+                here += t1
+            above += t0 * w20 + t1 * w21 + t2 * w22
+            if (r - 1 >= h0) & (r - 1 < H):  # output row r - 1 is complete
+                pre = above + bias
+                y = 0.5 * pre * (1.0 + tl.erf(pre * 0.7071067811865476))  # exact GELU, as nn.GELU()
+                tl.store(y_ptr + start - W * C + offsets, y.to(y_ptr.dtype.element_ty), mask=centre)
+            above = here
+            here = below
+
+    def _blocks(H: int, W: int, C: int) -> tuple[int, int, int, int]:
+        """Pixels per row, channels, rows and pipeline stages of a program (from an H200 sweep)."""
+        return 8, min(128, triton.next_power_of_2(C)), min(32, triton.next_power_of_2(H)), 3
+
+    def _fused(x: Tensor, weight: Tensor, bias: Tensor, residual: bool, kernel: Any) -> Tensor:
+        """Launch ``kernel`` (the Triton kernel, or it wrapped for tracing) on ``x`` (B, H, W, C)."""
+        B, H, W, C = x.shape
+        x = x.contiguous()
+        y = torch.empty_like(x)
+        block_w, block_c, rows, stages = _blocks(H, W, C)
+        grid = (B * triton.cdiv(H, rows), triton.cdiv(W, block_w), triton.cdiv(C, block_c))
+        kernel[grid](
+            x,
+            weight.contiguous(),
+            bias.contiguous(),
+            y,
+            H,
+            W,
+            C,
+            residual,
+            ROWS=rows,
+            BLOCK_W=block_w,
+            BLOCK_C=block_c,
+            STAGES=stages,
+            num_warps=4,
+        )
+        return y
+
+    # Triton's interpreter (TRITON_INTERPRET=1, which runs kernels on CPU tensors, as the tests do) makes
+    # the kernel an interpreted function, which wrap_triton refuses; it is then only launched eagerly.
+    _traceable = _dwconv3x3_gelu_kernel
+    if isinstance(_traceable, triton.runtime.JITFunction):
+        _traceable = torch.library.wrap_triton(_traceable)
+
+    @torch.library.triton_op('vitdense::dwconv3x3_gelu', mutates_args=())
+    def _dwconv3x3_gelu_op(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
+        """The operator ``torch.compile`` traces (inductor launches the kernel from its own code)."""
+        return _fused(x, weight, bias, residual, _traceable)
+
+    def dwconv3x3_gelu(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
+        """``GELU(dwconv3x3(x) + bias [+ x])`` on a channels-last map in one pass (a Triton kernel).
+
+        Equal to :func:`_dwconv3x3_gelu_reference` within rounding: the taps accumulate in fp32 with
+        the weights in their own dtype, and the pre-activation is not rounded to ``x``'s dtype. It has
+        no backward. Under ``torch.compile`` or a dispatch mode (fake tensors, FLOP counting) it is the
+        custom operator ``vitdense::dwconv3x3_gelu``; otherwise the kernel is launched directly, which
+        costs the host less than the operator's dispatch.
+
+        Args:
+            x: (B, H, W, C) input, any float dtype (the output's).
+            weight: (C, 1, 3, 3) depth-wise kernels.
+            bias: (C,) biases.
+            residual: Add ``x`` to the convolution before the GELU.
+
+        Returns:
+            (B, H, W, C) contiguous, ``x``'s dtype.
+        """
+        if torch.compiler.is_compiling() or is_in_torch_dispatch_mode():
+            # Tracing, fake tensors and FLOP counting see the operator; a direct launch would bypass them.
+            return _dwconv3x3_gelu_op(x, weight, bias, residual)
+        with torch.cuda.device_of(x):  # Triton launches on the current device (a CPU tensor: no-op)
+            return _fused(x, weight, bias, residual, _dwconv3x3_gelu_kernel)
 
 
 class ConvFFN(nn.Module):
@@ -22,8 +189,9 @@ class ConvFFN(nn.Module):
         self.residual = residual
         self.fc1 = nn.Linear(dims, hidden_dims)
         self.dwconv = nn.Conv2d(hidden_dims, hidden_dims, 3, padding=1, groups=hidden_dims)
-        self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dims, dims)
+        #: The reference path: cuDNN's depth-wise convolution, then the GELU, also on CUDA.
+        self.reference = False
 
     def reset_parameters(self) -> None:
         """Upstream initialisation: truncated normal linears, He-normal depth-wise conv."""
@@ -37,7 +205,8 @@ class ConvFFN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Apply the FFN to ``x`` (B, H, W, C)."""
         h = self.fc1(x)  # B, H, W, hidden
-        # The NCHW view of a channels-last tensor keeps its memory layout, so the
-        # depth-wise convolution runs in channels-last without copies.
-        x = self.dwconv(h.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        return self.fc2(self.act(h + x if self.residual else x))
+        # The fused kernel has no backward: training (a graph to differentiate) takes cuDNN's
+        # convolution, which AOT autograd differentiates without recomputing it.
+        fused = triton is not None and h.is_cuda and not (h.requires_grad or self.reference or is_exporting())
+        op = dwconv3x3_gelu if fused else _dwconv3x3_gelu_reference
+        return self.fc2(op(h, self.dwconv.weight, self.dwconv.bias, self.residual))
