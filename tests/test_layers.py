@@ -90,30 +90,37 @@ def test_window_attention_keeps_the_dtype_and_float32_softmax_under_autocast() -
     torch.testing.assert_close(out.float(), expected, atol=1e-5, rtol=2**-8)
 
 
-# The fused depth-wise convolution + GELU against the reference path on float64 inputs (its taps
-# accumulate in float32), with rows per program of 1, 2, 4 and 32 on heights that leave partial row
-# blocks, widths of partial 8-pixel blocks, a partial 16-channel block (the kernel's channel block
-# follows C up to 128), a map of one pixel, and SG-Former's residual.
+def _dwconv_gelu(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, residual: bool) -> torch.Tensor:
+    """What the fused kernel computes, written with PyTorch's operators: x is (B, H, W, C)."""
+    y = F.conv2d(x.permute(0, 3, 1, 2), w, b, padding=1, groups=x.shape[-1]).permute(0, 2, 3, 1)
+    return F.gelu(x + y if residual else y)
+
+
+# The fused depth-wise convolution + GELU against PyTorch on float64 inputs (its taps accumulate in
+# float32), with rows per program of 1, 2, 4 and 32 on heights that leave partial row blocks, widths
+# of partial 8-pixel blocks, a partial 16-channel block, a map of one pixel, and SG-Former's residual.
 _FUSED_CHECK = """
 import torch
+import torch.nn.functional as F
 from vitdense.models.layers import ffn
 torch.manual_seed(0)
 for rows in (1, 2, 4, 32):
-    ffn._blocks = lambda H, W, C, rows=rows: (8, 16, rows, 1)
+    ffn._blocks = lambda H, C, rows=rows: (8, 16, rows, 1)
     for shape in [(2, 5, 7, 12), (1, 9, 20, 20), (3, 1, 1, 4), (1, 17, 3, 8)]:
         for residual in (False, True):
             x = torch.randn(shape, dtype=torch.float64)
             w = torch.randn(shape[-1], 1, 3, 3, dtype=torch.float64)
             b = torch.randn(shape[-1], dtype=torch.float64)
             out = ffn.dwconv3x3_gelu(x, w, b, residual)
-            expected = ffn._dwconv3x3_gelu_reference(x, w, b, residual)
+            y = F.conv2d(x.permute(0, 3, 1, 2), w, b, padding=1, groups=shape[-1]).permute(0, 2, 3, 1)
+            expected = F.gelu(x + y if residual else y)
             assert out.shape == shape and out.dtype == x.dtype and out.is_contiguous()
             torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 print('ok')
 """
 
 
-def test_fused_dwconv_gelu_kernel_equals_the_reference_in_tritons_interpreter() -> None:
+def test_fused_dwconv_gelu_kernel_equals_pytorch_in_tritons_interpreter() -> None:
     """The Triton kernel itself, run by Triton's interpreter on CPU tensors (no GPU here)."""
     pytest.importorskip('triton')
     import os
@@ -135,72 +142,141 @@ def test_conv_ffn_exports_and_runs_on_the_cpu_as_convolution_and_gelu() -> None:
     assert any('conv2d' in t for t in targets) and any('gelu' in t for t in targets)
 
 
+def _ffn_ops_on_fake_cuda(ffn, dtype=torch.float32, grad=False, frozen=(), input_grad=False) -> dict:
+    """The FLOPs per operator of ``ffn`` on fake CUDA tensors (no GPU needed), and thus the path it took."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.func import functional_call
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vitdense.utils.analysis import _extra_flop_formulas
+
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        params = {
+            k: torch.empty(v.shape, device='cuda', dtype=dtype, requires_grad=not k.startswith(frozen))
+            for k, v in ffn.named_parameters()
+        }
+        x = torch.empty(2, 5, 6, 8, device='cuda', dtype=dtype, requires_grad=input_grad)
+        with (
+            torch.set_grad_enabled(grad),
+            FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas()) as c,
+        ):
+            out = functional_call(ffn, params, (x,))
+        assert out.shape == x.shape and out.is_cuda
+    return {str(op): n for op, n in c.get_flop_counts()['Global'].items()}
+
+
+def test_conv_ffn_takes_the_fused_operator_when_no_gradient_flows_through_its_convolution(
+    monkeypatch,
+) -> None:
+    """On (fake) CUDA: inference and fully frozen blocks take the kernel; a gradient to the input or to
+    the convolution's parameters, float64, ``reference``, export and ``jit.trace`` take the modules."""
+    pytest.importorskip('triton')
+    from vitdense.models.layers import ConvFFN
+    from vitdense.models.layers import ffn as ffn_module
+
+    ffn = ConvFFN(8, 16)
+    flops = 2 * 9 * 2 * 5 * 6 * 16  # the depth-wise convolution's, as FlopCounterMode counts a convolution
+    assert _ffn_ops_on_fake_cuda(ffn) == {'aten.addmm': 30720, 'vitdense.dwconv3x3_gelu': flops}
+    assert _ffn_ops_on_fake_cuda(ffn, grad=True) == {'aten.addmm': 30720, 'aten.convolution': flops}
+
+    def path(**kwargs) -> str:
+        ops = _ffn_ops_on_fake_cuda(ffn, **kwargs)
+        assert ('aten.convolution' in ops) != ('vitdense.dwconv3x3_gelu' in ops)
+        return 'fused' if 'vitdense.dwconv3x3_gelu' in ops else 'modules'
+
+    assert path(grad=True, frozen=('fc', 'dwconv')) == 'fused'  # a frozen stage in a training step
+    assert path(grad=True, frozen=('fc',)) == 'modules'  # only the convolution trains
+    assert path(grad=True, frozen=('fc', 'dwconv'), input_grad=True) == 'modules'
+    assert path(dtype=torch.float64) == 'modules'  # the kernel computes in fp32
+    assert path(dtype=torch.bfloat16) == 'fused'
+    ffn.reference = True
+    assert path() == 'modules'
+    ffn.reference = False
+    for tracing in ('is_exporting', 'is_tracing'):  # torch.export, torch.jit.trace
+        with monkeypatch.context() as m:
+            m.setattr(ffn_module, tracing, lambda: True)
+            assert path() == 'modules', tracing
+    assert path() == 'fused'
+
+
+def test_fused_operator_traced_with_symbolic_sizes_is_convolution_and_gelu_in_one_graph() -> None:
+    """What inductor gets for the operator at a compiled detector's symbolic sizes: PyTorch's operators
+    (no Triton kernel), one graph for every size, equal to the reference (run here on the CPU)."""
+    pytest.importorskip('triton')
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = []
+
+    def forward_compiler(gm: torch.fx.GraphModule, example_inputs: list) -> torch.fx.GraphModule:
+        graphs.append(gm)
+        return gm
+
+    torch._dynamo.reset()
+    op = torch.compile(
+        torch.ops.vitdense.dwconv3x3_gelu, backend=aot_autograd(fw_compiler=forward_compiler), dynamic=True
+    )
+    w, b = torch.randn(24, 1, 3, 3), torch.randn(24)
+    for size, residual in [((19, 23), False), ((40, 9), False), ((7, 33), False), ((9, 10), True)]:
+        x = torch.randn(2, *size, 24)
+        with torch.no_grad():
+            torch.testing.assert_close(op(x, w, b, residual), _dwconv_gelu(x, w, b, residual))
+    assert len(graphs) == 2  # one for each value of residual
+    targets = {str(node.target) for gm in graphs for node in gm.graph.nodes}
+    assert 'aten.convolution.default' in targets and not any('triton' in t for t in targets)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='the fused kernel runs on CUDA')
 @pytest.mark.parametrize('residual', [False, True])
-def test_conv_ffn_on_cuda_fuses_inference_eager_and_compiled_and_trains_on_cudnn(
-    residual, monkeypatch
-) -> None:
-    """Inference (fp32, bf16 autocast, compiled with CUDA graphs) equals the reference path; training
-    never reaches the fused kernel (it has no backward) and its gradients are the reference path's."""
+def test_conv_ffn_on_cuda_fuses_inference_eager_and_compiled_at_static_sizes(residual, monkeypatch) -> None:
+    """Inference (fp32, bf16 autocast, compiled with CUDA graphs, and compiled with symbolic sizes in
+    one graph) equals the reference path; a trainable convolution behind frozen layers gets gradients."""
+    from torch._inductor.compile_fx import compile_fx
+
     from vitdense.models.layers import ConvFFN
     from vitdense.models.layers import ffn as ffn_module
 
     torch.manual_seed(0)
     ffn = ConvFFN(24, 160, residual=residual).cuda()  # 160 channels: a partial 128-channel block
-    x = torch.randn(2, 19, 23, 24, device='cuda')  # partial 8-pixel blocks
     calls = []
     fused = ffn_module.dwconv3x3_gelu
     monkeypatch.setattr(ffn_module, 'dwconv3x3_gelu', lambda *a: calls.append(1) or fused(*a))
+    graphs = []
 
-    def infer(module, dtype):
+    def inductor(gm, example_inputs):
+        graphs.append(gm)
+        return compile_fx(gm, example_inputs)
+
+    def infer(module, x, dtype):
         with torch.no_grad(), torch.autocast('cuda', dtype=dtype or torch.float32, enabled=dtype is not None):
             return module(x).float()
 
-    compiled = torch.compile(ffn, fullgraph=True, mode='reduce-overhead')
+    x = torch.randn(2, 19, 23, 24, device='cuda')  # partial 8-pixel blocks
+    cudagraphs = torch.compile(ffn, fullgraph=True, mode='reduce-overhead')
     for module, dtype, tol in [
         (ffn, None, 1e-5),
         (ffn, torch.bfloat16, 2e-2),
-        (compiled, torch.bfloat16, 2e-2),
+        (cudagraphs, torch.bfloat16, 2e-2),
     ]:
-        out = infer(module, dtype)
+        out = infer(module, x, dtype)
         ffn.reference = True
-        expected = infer(ffn, dtype)
+        expected = infer(ffn, x, dtype)
         ffn.reference = False
         torch.testing.assert_close(out, expected, atol=tol, rtol=tol)
-    assert len(calls) == 3  # eager twice, and traced once by the compiled call
+    assert len(calls) == 3  # eager twice, and once in the compiled call (dynamo replays the append)
+
+    torch._dynamo.reset()  # the graphs below are this backend's alone
+    symbolic = torch.compile(ffn, fullgraph=True, dynamic=True, backend=inductor)
+    for size in [(19, 23), (40, 9), (7, 33)]:  # symbolic sizes: one graph
+        x = torch.randn(2, *size, 24, device='cuda')
+        ffn.reference = True
+        expected = infer(ffn, x, None)
+        ffn.reference = False
+        torch.testing.assert_close(infer(symbolic, x, None), expected, atol=1e-5, rtol=1e-5)
+    assert len(graphs) == 1
 
     calls.clear()
-    xg = x.clone().requires_grad_()
-    grads = torch.autograd.grad(ffn(xg).square().sum(), (xg, *ffn.parameters()))
-    assert not calls
-    ffn.reference = True
-    expected = torch.autograd.grad(ffn(xg).square().sum(), (xg, *ffn.parameters()))
-    for grad, grad_expected in zip(grads, expected, strict=True):
-        torch.testing.assert_close(grad, grad_expected)
-
-
-def test_conv_ffn_on_fake_cuda_tensors_calls_the_operator_and_counts_its_flops_as_the_convolutions() -> None:
-    """Under a dispatch mode (here fake CUDA tensors and FLOP counting, no GPU needed) the fused path is
-    the custom operator, which the modes see: the FLOPs equal the reference path's (a direct launch
-    would bypass the counter, as it did in benchmark.py's first H200 records of the kernel)."""
-    pytest.importorskip('triton')
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.func import functional_call
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from vitdense.models.layers import ConvFFN
-    from vitdense.utils.analysis import _extra_flop_formulas
-
-    ffn = ConvFFN(8, 16).eval()
-    counts = {}
-    with FakeTensorMode(allow_non_fake_inputs=True):
-        params = {k: torch.empty(v.shape, device='cuda') for k, v in ffn.named_parameters()}
-        x = torch.empty(2, 5, 6, 8, device='cuda')
-        for reference in (False, True):
-            ffn.reference = reference
-            with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas()) as c:
-                out = functional_call(ffn, params, (x,))
-            assert out.shape == x.shape and out.is_cuda
-            counts[reference] = {str(op): n for op, n in c.get_flop_counts()['Global'].items()}
-    assert counts[False] == {'aten.addmm': 30720, 'vitdense.dwconv3x3_gelu': 2 * 9 * 2 * 5 * 6 * 16}
-    assert counts[True] == {'aten.addmm': 30720, 'aten.convolution': 2 * 9 * 2 * 5 * 6 * 16}
+    ffn.fc1.requires_grad_(False)
+    out = ffn(x)  # the input and fc1 need no gradient, the convolution does
+    assert not calls and out.requires_grad
+    out.square().sum().backward()
+    assert ffn.dwconv.weight.grad is not None and ffn.dwconv.bias.grad is not None

@@ -35,8 +35,10 @@ def _sdpa_cpu_flops(q_shape, k_shape, v_shape, *args: Any, **kwargs: Any) -> int
     return sdpa_flop_count(q_shape, k_shape, v_shape)
 
 
-def _dwconv3x3_gelu_flops(x_shape, weight_shape, *args: Any, out_shape=None, **kwargs: Any) -> int:
-    """FLOPs of the ConvFFN's fused kernel: those of its depth-wise convolution (channels-last shapes)."""
+def _dwconv3x3_gelu_flops(
+    x_shape: Sequence[int], weight_shape: Sequence[int], *args: Any, **kwargs: Any
+) -> int:
+    """FLOPs of the ConvFFN's fused kernel: those of its depth-wise convolution (channels-last input)."""
     B, H, W, C = x_shape
     return conv_flop_count([B, C, H, W], list(weight_shape), [B, C, H, W], transposed=False)
 

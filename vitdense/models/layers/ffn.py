@@ -2,10 +2,11 @@
 
 In inference on CUDA the convolution, its bias and the GELU run as one Triton kernel on the
 channels-last hidden map (:func:`dwconv3x3_gelu`). The hidden map is the FFN's widest tensor:
-cuDNN's depth-wise convolution and a separate GELU (the reference path, ``ConvFFN.reference``)
-read and write it twice, the kernel once. Under ``torch.compile`` it is a ``torch.library``
-custom operator, which inductor launches from its own code and CUDA graphs replay. It has no
-backward: training, the CPU and exported graphs take the reference path.
+the module's depth-wise convolution (cuDNN) and its GELU, the reference path, read and write it
+twice; the kernel once. Under ``torch.compile`` the kernel is a ``torch.library`` custom operator,
+which inductor launches from its own code and CUDA graphs replay. It has no backward: whatever
+needs a gradient through the FFN's convolution, the CPU, and traced or exported graphs take the
+reference path.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.jit import is_tracing
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from .tracing import is_exporting
@@ -25,24 +27,6 @@ try:
     import triton.language as tl
 except ImportError:  # pragma: no cover - torch ships Triton with its CUDA wheels on Linux
     triton = None
-
-
-def _dwconv3x3_gelu_reference(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
-    """The composite :func:`dwconv3x3_gelu`: cuDNN's depth-wise convolution, then ``F.gelu``.
-
-    Args:
-        x: (B, H, W, C) input.
-        weight: (C, 1, 3, 3) depth-wise kernels.
-        bias: (C,) biases.
-        residual: Add ``x`` to the convolution before the GELU.
-
-    Returns:
-        (B, H, W, C), ``GELU(dwconv(x) [+ x])``.
-    """
-    # The NCHW view of a channels-last tensor keeps its memory layout, so the depth-wise
-    # convolution runs in channels-last without copies.
-    y = F.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=1, groups=x.shape[-1]).permute(0, 2, 3, 1)
-    return F.gelu(x + y if residual else y)
 
 
 if triton is not None:
@@ -62,7 +46,7 @@ if triton is not None:
         BLOCK_C: tl.constexpr,
         STAGES: tl.constexpr,
     ):
-        """``GELU(dwconv(x) + b)`` for ``ROWS`` rows of a ``BLOCK_W`` pixels x ``BLOCK_C`` channels strip.
+        """``GELU(dwconv(x) + b [+ x])`` on ``ROWS`` rows of ``BLOCK_W`` pixels x ``BLOCK_C`` channels.
 
         Each input row is read once (three column shifts, mostly from the cache) and adds its
         three kernel rows' products to the output rows below, at and above it; an output row is
@@ -110,16 +94,27 @@ if triton is not None:
             above = here
             here = below
 
-    def _blocks(H: int, W: int, C: int) -> tuple[int, int, int, int]:
-        """Pixels per row, channels, rows and pipeline stages of a program (from an H200 sweep)."""
+    def _blocks(H: int, C: int) -> tuple[int, int, int, int]:
+        """Pixels per row, channels, rows and pipeline stages of a program (timed on an H200)."""
         return 8, min(128, triton.next_power_of_2(C)), min(32, triton.next_power_of_2(H)), 3
 
     def _fused(x: Tensor, weight: Tensor, bias: Tensor, residual: bool, kernel: Any) -> Tensor:
-        """Launch ``kernel`` (the Triton kernel, or it wrapped for tracing) on ``x`` (B, H, W, C)."""
+        """Launch ``kernel`` on ``x``: see :func:`dwconv3x3_gelu`.
+
+        Args:
+            x: (B, H, W, C) input.
+            weight: (C, 1, 3, 3) depth-wise kernels.
+            bias: (C,) biases.
+            residual: Add ``x`` to the convolution before the GELU.
+            kernel: The Triton kernel, or it wrapped by ``wrap_triton`` for tracing.
+
+        Returns:
+            (B, H, W, C) contiguous, ``x``'s dtype.
+        """
         B, H, W, C = x.shape
         x = x.contiguous()
         y = torch.empty_like(x)
-        block_w, block_c, rows, stages = _blocks(H, W, C)
+        block_w, block_c, rows, stages = _blocks(H, C)
         grid = (B * triton.cdiv(H, rows), triton.cdiv(W, block_w), triton.cdiv(C, block_c))
         kernel[grid](
             x,
@@ -146,20 +141,41 @@ if triton is not None:
 
     @torch.library.triton_op('vitdense::dwconv3x3_gelu', mutates_args=())
     def _dwconv3x3_gelu_op(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
-        """The operator ``torch.compile`` traces (inductor launches the kernel from its own code)."""
+        """The operator ``torch.compile`` traces, inductor launching the kernel from its own code.
+
+        Traced with a symbolic height or width (a compiled detector's sizes), it is cuDNN's
+        convolution and the GELU in ``x``'s dtype (as under autocast) instead, which serve every size
+        with one graph (on an H200, a ConvFFN compiled with ``dynamic=True`` with the kernel in its
+        graph made a graph for each of three sizes; why was not found).
+
+        Args and returns: see :func:`dwconv3x3_gelu`.
+        """
+        if not (isinstance(x.shape[1], int) and isinstance(x.shape[2], int)):
+            y = F.conv2d(
+                x.permute(0, 3, 1, 2), weight.to(x.dtype), bias.to(x.dtype), padding=1, groups=x.shape[-1]
+            )
+            y = y.permute(0, 2, 3, 1)  # B, H, W, C
+            return F.gelu(x + y if residual else y).contiguous()
         return _fused(x, weight, bias, residual, _traceable)
+
+    @_dwconv3x3_gelu_op.register_kernel('cuda')
+    def _dwconv3x3_gelu_cuda(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
+        """The operator run eagerly (under a dispatch mode), on ``x``'s device, not the current one."""
+        with torch.cuda.device_of(x):
+            return _fused(x, weight, bias, residual, _dwconv3x3_gelu_kernel)
 
     def dwconv3x3_gelu(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
         """``GELU(dwconv3x3(x) + bias [+ x])`` on a channels-last map in one pass (a Triton kernel).
 
-        Equal to :func:`_dwconv3x3_gelu_reference` within rounding: the taps accumulate in fp32 with
-        the weights in their own dtype, and the pre-activation is not rounded to ``x``'s dtype. It has
-        no backward. Under ``torch.compile`` or a dispatch mode (fake tensors, FLOP counting) it is the
-        custom operator ``vitdense::dwconv3x3_gelu``; otherwise the kernel is launched directly, which
-        costs the host less than the operator's dispatch.
+        Equal to ``GELU(conv2d(x, weight, bias, padding=1, groups=C) [+ x])`` within rounding: the
+        taps accumulate in fp32 with the weights in their own dtype, and the pre-activation is not
+        rounded to ``x``'s dtype. It has no backward, and exists where Triton is installed. Under
+        ``torch.compile`` or a dispatch mode (fake tensors, FLOP counting) it is the custom operator
+        ``vitdense::dwconv3x3_gelu``; otherwise the kernel is launched directly, which costs the host
+        less than the operator's dispatch.
 
         Args:
-            x: (B, H, W, C) input, any float dtype (the output's).
+            x: (B, H, W, C) input, fp32, fp16 or bf16 (the output's dtype).
             weight: (C, 1, 3, 3) depth-wise kernels.
             bias: (C,) biases.
             residual: Add ``x`` to the convolution before the GELU.
@@ -174,8 +190,16 @@ if triton is not None:
             return _fused(x, weight, bias, residual, _dwconv3x3_gelu_kernel)
 
 
+_FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
 class ConvFFN(nn.Module):
     """``fc1 -> depth-wise conv 3x3 -> GELU -> fc2`` on channels-last tokens.
+
+    The convolution and the GELU run as one Triton kernel (:func:`dwconv3x3_gelu`) on CUDA in fp32,
+    fp16 or bf16 when nothing needs a gradient through the convolution, nothing traces or exports the
+    module; otherwise, or with ``reference = True``, the modules ``dwconv`` and ``act`` run (so their
+    hooks run only then).
 
     Args:
         dims: Input and output channels.
@@ -189,6 +213,7 @@ class ConvFFN(nn.Module):
         self.residual = residual
         self.fc1 = nn.Linear(dims, hidden_dims)
         self.dwconv = nn.Conv2d(hidden_dims, hidden_dims, 3, padding=1, groups=hidden_dims)
+        self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dims, dims)
         #: The reference path: cuDNN's depth-wise convolution, then the GELU, also on CUDA.
         self.reference = False
@@ -202,11 +227,22 @@ class ConvFFN(nn.Module):
         nn.init.normal_(self.dwconv.weight, 0.0, math.sqrt(2.0 / fan_out))
         nn.init.zeros_(self.dwconv.bias)
 
+    def fused(self, h: Tensor) -> bool:
+        """Whether the hidden map ``h`` (B, H, W, C) takes the fused kernel."""
+        if triton is None or not h.is_cuda or h.dtype not in _FUSED_DTYPES or self.reference:
+            return False
+        if torch.is_grad_enabled() and (
+            h.requires_grad or any(p.requires_grad for p in self.dwconv.parameters())
+        ):
+            return False  # a gradient flows through the convolution: the kernel has no backward
+        return not (is_exporting() or is_tracing())  # a direct launch would be missing from the graph
+
     def forward(self, x: Tensor) -> Tensor:
         """Apply the FFN to ``x`` (B, H, W, C)."""
         h = self.fc1(x)  # B, H, W, hidden
-        # The fused kernel has no backward: training (a graph to differentiate) takes cuDNN's
-        # convolution, which AOT autograd differentiates without recomputing it.
-        fused = triton is not None and h.is_cuda and not (h.requires_grad or self.reference or is_exporting())
-        op = dwconv3x3_gelu if fused else _dwconv3x3_gelu_reference
-        return self.fc2(op(h, self.dwconv.weight, self.dwconv.bias, self.residual))
+        if self.fused(h):
+            return self.fc2(dwconv3x3_gelu(h, self.dwconv.weight, self.dwconv.bias, self.residual))
+        # The NCHW view of a channels-last tensor keeps its memory layout, so the depth-wise
+        # convolution runs in channels-last without copies.
+        y = self.dwconv(h.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return self.fc2(self.act(h + y if self.residual else y))
