@@ -142,9 +142,12 @@ def test_conv_ffn_exports_and_runs_on_the_cpu_as_convolution_and_gelu() -> None:
     assert any('conv2d' in t for t in targets) and any('gelu' in t for t in targets)
 
 
-def _ffn_ops_on_fake_cuda(ffn, dtype=torch.float32, grad=False, frozen=(), input_grad=False) -> dict:
+def _ffn_ops_on_fake_cuda(
+    ffn, dtype=torch.float32, grad=False, frozen=(), input_grad=False, dual=False
+) -> dict:
     """The FLOPs per operator of ``ffn`` on fake CUDA tensors (no GPU needed), and thus the path it took."""
     from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.autograd import forward_ad
     from torch.func import functional_call
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -158,8 +161,11 @@ def _ffn_ops_on_fake_cuda(ffn, dtype=torch.float32, grad=False, frozen=(), input
         x = torch.empty(2, 5, 6, 8, device='cuda', dtype=dtype, requires_grad=input_grad)
         with (
             torch.set_grad_enabled(grad),
+            forward_ad.dual_level(),
             FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas()) as c,
         ):
+            if dual:
+                x = forward_ad.make_dual(x, torch.empty_like(x))
             out = functional_call(ffn, params, (x,))
         assert out.shape == x.shape and out.is_cuda
     return {str(op): n for op, n in c.get_flop_counts()['Global'].items()}
@@ -189,6 +195,10 @@ def test_conv_ffn_takes_the_fused_operator_when_no_gradient_flows_through_its_co
     assert path(grad=True, frozen=('fc', 'dwconv'), input_grad=True) == 'modules'
     assert path(dtype=torch.float64) == 'modules'  # the kernel computes in fp32
     assert path(dtype=torch.bfloat16) == 'fused'
+    assert path(dual=True) == 'modules'  # forward-mode AD
+    ffn.act = torch.nn.GELU(approximate='tanh')  # a module swapped in
+    assert path() == 'modules'
+    ffn.act = torch.nn.GELU()
     ffn.reference = True
     assert path() == 'modules'
     ffn.reference = False
@@ -216,18 +226,34 @@ def test_fused_operator_traced_with_symbolic_sizes_is_convolution_and_gelu_in_on
         torch.ops.vitdense.dwconv3x3_gelu, backend=aot_autograd(fw_compiler=forward_compiler), dynamic=True
     )
     w, b = torch.randn(24, 1, 3, 3), torch.randn(24)
-    for size, residual in [((19, 23), False), ((40, 9), False), ((7, 33), False), ((9, 10), True)]:
-        x = torch.randn(2, *size, 24)
+    cases = [((19, 23), False, None), ((40, 9), False, None), ((7, 33), False, None), ((9, 10), True, None)]
+    cases += [((12, 10), False, torch.bfloat16), ((11, 13), False, torch.bfloat16)]  # fp32 weights, as AMP's
+    for size, residual, dtype in cases:
+        x = torch.randn(2, *size, 24, dtype=dtype)
+        weights = (w, b) if dtype is None else (w.to(dtype), b.to(dtype))  # what autocast's convolution uses
         with torch.no_grad():
-            torch.testing.assert_close(op(x, w, b, residual), _dwconv_gelu(x, w, b, residual))
-    assert len(graphs) == 2  # one for each value of residual
+            torch.testing.assert_close(op(x, w, b, residual), _dwconv_gelu(x, *weights, residual))
+    assert len(graphs) == 3  # one for each value of residual, and for bf16
     targets = {str(node.target) for gm in graphs for node in gm.graph.nodes}
     assert 'aten.convolution.default' in targets and not any('triton' in t for t in targets)
 
 
+def test_torch_finds_the_fused_operators_kernel_for_its_compile_caches() -> None:
+    """The caches of compiled graphs key on the kernels torch finds in a Triton operator's source: an
+    edited kernel must not reuse code compiled from the old one."""
+    pytest.importorskip('triton')
+    from torch._library.triton import get_triton_kernels_for_op
+
+    from vitdense.models.layers import ffn as ffn_module
+
+    assert get_triton_kernels_for_op('vitdense::dwconv3x3_gelu') == [ffn_module._dwconv3x3_gelu_kernel]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='the fused kernel runs on CUDA')
 @pytest.mark.parametrize('residual', [False, True])
-def test_conv_ffn_on_cuda_fuses_inference_eager_and_compiled_at_static_sizes(residual, monkeypatch) -> None:
+def test_conv_ffn_on_cuda_fuses_inference_eager_and_compiled_and_trains_through_its_modules(
+    residual, monkeypatch
+) -> None:
     """Inference (fp32, bf16 autocast, compiled with CUDA graphs, and compiled with symbolic sizes in
     one graph) equals the reference path; a trainable convolution behind frozen layers gets gradients."""
     from torch._inductor.compile_fx import compile_fx

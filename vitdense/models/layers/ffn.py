@@ -6,7 +6,8 @@ the module's depth-wise convolution (cuDNN) and its GELU, the reference path, re
 twice; the kernel once. Under ``torch.compile`` the kernel is a ``torch.library`` custom operator,
 which inductor launches from its own code and CUDA graphs replay. It has no backward: whatever
 needs a gradient through the FFN's convolution, the CPU, and traced or exported graphs take the
-reference path.
+reference path; graphs compiled with a symbolic height or width (a compiled detector's, after its
+first size) run PyTorch's convolution and GELU too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd import forward_ad
 from torch.jit import is_tracing
+from torch.library import wrap_triton
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from .tracing import is_exporting
@@ -133,12 +136,6 @@ if triton is not None:
         )
         return y
 
-    # Triton's interpreter (TRITON_INTERPRET=1, which runs kernels on CPU tensors, as the tests do) makes
-    # the kernel an interpreted function, which wrap_triton refuses; it is then only launched eagerly.
-    _traceable = _dwconv3x3_gelu_kernel
-    if isinstance(_traceable, triton.runtime.JITFunction):
-        _traceable = torch.library.wrap_triton(_traceable)
-
     @torch.library.triton_op('vitdense::dwconv3x3_gelu', mutates_args=())
     def _dwconv3x3_gelu_op(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
         """The operator ``torch.compile`` traces, inductor launching the kernel from its own code.
@@ -156,7 +153,10 @@ if triton is not None:
             )
             y = y.permute(0, 2, 3, 1)  # B, H, W, C
             return F.gelu(x + y if residual else y).contiguous()
-        return _fused(x, weight, bias, residual, _traceable)
+        # wrap_triton written here lets torch find the kernel in this source (its compile caches key on it).
+        # Under Triton's interpreter (TRITON_INTERPRET=1, the tests' CPU runs) it refuses the kernel, which
+        # is then only launched directly.
+        return _fused(x, weight, bias, residual, wrap_triton(_dwconv3x3_gelu_kernel))
 
     @_dwconv3x3_gelu_op.register_kernel('cuda')
     def _dwconv3x3_gelu_cuda(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
@@ -197,9 +197,10 @@ class ConvFFN(nn.Module):
     """``fc1 -> depth-wise conv 3x3 -> GELU -> fc2`` on channels-last tokens.
 
     The convolution and the GELU run as one Triton kernel (:func:`dwconv3x3_gelu`) on CUDA in fp32,
-    fp16 or bf16 when nothing needs a gradient through the convolution, nothing traces or exports the
-    module; otherwise, or with ``reference = True``, the modules ``dwconv`` and ``act`` run (so their
-    hooks run only then).
+    fp16 or bf16 when nothing needs a gradient (or a forward-mode tangent) through the convolution,
+    nothing traces or exports the module, and ``dwconv`` and ``act`` are the modules built here;
+    otherwise, or with ``reference = True``, those modules run (so their hooks run only then). A graph
+    compiled with a symbolic height or width runs PyTorch's convolution and GELU there too.
 
     Args:
         dims: Input and output channels.
@@ -231,10 +232,18 @@ class ConvFFN(nn.Module):
         """Whether the hidden map ``h`` (B, H, W, C) takes the fused kernel."""
         if triton is None or not h.is_cuda or h.dtype not in _FUSED_DTYPES or self.reference:
             return False
+        if (
+            type(self.dwconv) is not nn.Conv2d
+            or type(self.act) is not nn.GELU
+            or self.act.approximate != 'none'
+        ):
+            return False  # modules swapped (quantisation, another GELU): the kernel would ignore them
         if torch.is_grad_enabled() and (
             h.requires_grad or any(p.requires_grad for p in self.dwconv.parameters())
         ):
             return False  # a gradient flows through the convolution: the kernel has no backward
+        if forward_ad.unpack_dual(h).tangent is not None:
+            return False  # forward-mode AD: the kernel has no tangent
         return not (is_exporting() or is_tracing())  # a direct launch would be missing from the graph
 
     def forward(self, x: Tensor) -> Tensor:
