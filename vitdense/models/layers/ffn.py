@@ -159,8 +159,11 @@ if triton is not None:
         return _fused(x, weight, bias, residual, wrap_triton(_dwconv3x3_gelu_kernel))
 
     @_dwconv3x3_gelu_op.register_kernel('cuda')
-    def _dwconv3x3_gelu_cuda(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
-        """The operator run eagerly (under a dispatch mode), on ``x``'s device, not the current one."""
+    def _launch_eagerly(x: Tensor, weight: Tensor, bias: Tensor, residual: bool) -> Tensor:
+        """The kernel launched on ``x``'s device, not the current one (a CPU tensor: no device switch).
+
+        Also the operator's CUDA implementation, run eagerly under a dispatch mode.
+        """
         with torch.cuda.device_of(x):
             return _fused(x, weight, bias, residual, _dwconv3x3_gelu_kernel)
 
@@ -186,8 +189,7 @@ if triton is not None:
         if torch.compiler.is_compiling() or is_in_torch_dispatch_mode():
             # Tracing, fake tensors and FLOP counting see the operator; a direct launch would bypass them.
             return _dwconv3x3_gelu_op(x, weight, bias, residual)
-        with torch.cuda.device_of(x):  # Triton launches on the current device (a CPU tensor: no-op)
-            return _fused(x, weight, bias, residual, _dwconv3x3_gelu_kernel)
+        return _launch_eagerly(x, weight, bias, residual)
 
 
 _FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
