@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from conftest import REPO
 from torchvision.ops import deform_conv2d
 
-from vitdense.models.backbones import LITv2
+from vitdense.models.backbones import CBViT, LITv2
 from vitdense.utils.analysis import count_macs, read_jsonl, set_reference
 
 
@@ -141,12 +141,76 @@ def test_benchmark_features_with_cuda_graphs_begin_a_step_per_call(monkeypatch) 
         batch_size=1,
         train=False,
         reference=False,
+        reference_only=[],
         compile=True,
         cuda_graphs=True,
         with_cp=False,
     )
     benchmark.time_config('configs/sem_fpn/litv2_s_fpn_40k_ade20k.py', args, 'cpu')
     assert calls == ['eager', 'eager', 'compiled-cudagraphs', 'compiled-cudagraphs']
+
+
+def test_benchmark_reference_only_switches_the_named_modules_in_every_variant(monkeypatch) -> None:
+    """``--reference-only ConvFFN``: ConvFFNs on their reference path in every variant, token merging not."""
+    from vitdense.models.layers import ConvFFN, DeformConv2dPack
+
+    benchmark = load_tool('benchmark')
+    seen, built = [], []
+
+    def fake_benchmark(name, step, args, device, macs, variant, part) -> None:
+        (model,) = built
+        ffns = [m.reference for m in model.modules() if isinstance(m, ConvFFN)]
+        merges = [m.reference for m in model.modules() if isinstance(m, DeformConv2dPack)]
+        seen.append((variant, all(ffns) and bool(ffns), any(merges)))
+
+    build = benchmark.MODELS.build
+    monkeypatch.setattr(benchmark.MODELS, 'build', lambda cfg: built.append(build(cfg)) or built[-1])
+    monkeypatch.setattr(benchmark, 'benchmark', fake_benchmark)
+    monkeypatch.setattr(benchmark, 'count_macs', lambda forward: 1)
+    monkeypatch.setattr(torch.nn.Module, 'compile', lambda self, **kw: None)
+    args = types.SimpleNamespace(
+        shape=(64, 64),
+        batch_size=1,
+        arch='s',
+        train=False,
+        reference=False,
+        reference_only=['ConvFFN'],
+        compile=True,
+        cuda_graphs=False,
+        with_cp=False,
+    )
+    benchmark.time_backbone('LITv2:s', args, 'cpu')
+    assert seen == [
+        ('eager (reference: ConvFFN)', True, False),
+        ('compiled (reference: ConvFFN)', True, False),
+    ]
+    with pytest.raises(ValueError, match='no ConvFFN module with a reference path'):
+        set_reference(CBViT('s'), True, ['ConvFFN'])
+    tool = osp.join(REPO, 'tools/analysis/benchmark.py')
+    both = [sys.executable, tool, '--backbone', 'LITv2', '--reference', '--reference-only', 'ConvFFN']
+    result = subprocess.run(both, cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and '--reference-only switches the named ones' in result.stderr
+
+
+def test_benchmark_calls_sharing_a_run_render_as_one_table(tmp_path) -> None:
+    """Two calls, the default path and ``--reference-only ConvFFN``, compared in one table by ``--run``."""
+    out, doc = tmp_path / 'bench.jsonl', tmp_path / 'bench.md'
+    tool = osp.join(REPO, 'tools/analysis/benchmark.py')
+    common = ['--backbone', 'LITv2:s', '--shape', '64', '64', '--iters', '1', '--warmup', '1']
+    for ref in (['--reference-only', 'ConvFFN'], []):
+        args = [*common, *ref, '--run', 'R1', '--json', str(out)]
+        subprocess.run([sys.executable, tool, *args], cwd=REPO, check=True, capture_output=True)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r['variant'], r['run']) for r in records] == [
+        ('eager (reference: ConvFFN)', 'R1'),
+        ('eager', 'R1'),
+    ]
+    doc.write_text('<!-- benchmark:begin -->\n<!-- benchmark:end -->\n')
+    subprocess.run([sys.executable, tool, '--update', str(doc), '--records', str(out)], cwd=REPO, check=True)
+    text = doc.read_text()
+    ratio = records[1]['img_per_s'] / records[0]['img_per_s']
+    assert text.count('**inference, backbone, 64x64') == 1
+    assert f'| LITv2-s | eager | {records[1]["img_per_s"]:.1f} | {ratio:.2f}x |' in text
 
 
 def test_benchmark_counts_cuda_graphs_memory_from_their_recording(monkeypatch, tmp_path) -> None:
@@ -208,7 +272,7 @@ def test_benchmark_with_cp_builds_checkpointing_backbones_and_marks_their_rows(m
 
 
 def test_benchmark_reference_switch_reaches_every_fast_path_and_refuses_models_without_one() -> None:
-    from vitdense.models.backbones import CBViT, SGFormer
+    from vitdense.models.backbones import SGFormer
     from vitdense.models.backbones.sgformer import HybridScaleAttention, WholeSampleNorm
     from vitdense.models.layers import ConvFFN, DeformConv2dPack
 

@@ -15,6 +15,9 @@ SG-Former's attention, LIT / LITv2 token merging, the ConvFFN's fused depth-wise
 and with ``--compile`` through ``torch.compile``
 (``--cuda-graphs``: replaying CUDA graphs, as ``tools/train.py``'s ``--compile`` does for classification
 configs and, with ``compile_cudagraphs=True``, for the others; variant ``compiled-cudagraphs``).
+``--reference-only CLASS`` times every variant with only the modules of that class on their reference
+path (e.g. ``ConvFFN``: cuDNN's convolution and the GELU instead of the fused kernel), marked
+``(reference: CLASS)``; the same command without it times the default path.
 ``--with-cp`` (with ``--train``) builds the backbones with ``with_cp=True``, checkpointing each block's
 activations (its rows read ``(with_cp)``). Peak memory counts from after the warm-up, except for a
 CUDA-graph variant: its graphs take their memory while recorded in the warm-up, so its peak counts
@@ -178,9 +181,12 @@ def train_step(forward: Callable[[], object], params: list, dtype: str) -> Calla
 
 
 def variants(args: argparse.Namespace) -> list[str]:
-    """The ways each model is timed, in order."""
+    """The ways each model is timed, in order (marked when ``--reference-only`` switched modules)."""
     compiled = 'compiled-cudagraphs' if args.cuda_graphs else 'compiled'
-    return ['eager'] + ['reference'] * args.reference + [compiled] * args.compile
+    names = ['eager'] + ['reference'] * args.reference + [compiled] * args.compile
+    if args.reference_only:
+        return [f'{name} (reference: {", ".join(args.reference_only)})' for name in names]
+    return names
 
 
 def time_variants(
@@ -207,6 +213,8 @@ def time_variants(
         args: The parsed arguments.
         device: ``'cuda'`` or ``'cpu'``.
     """
+    if args.reference_only:
+        set_reference(model, True, args.reference_only)
     for variant in variants(args):
         if args.reference:
             set_reference(model, variant == 'reference')
@@ -326,9 +334,22 @@ def main() -> None:
     )
     parser.add_argument('--reference', action='store_true', help='also time each model on its reference path')
     parser.add_argument(
+        '--reference-only',
+        nargs='+',
+        default=[],
+        metavar='CLASS',
+        help='time every variant with only the modules of these classes (e.g. ConvFFN) on their reference '
+        'path, marked "(reference: CLASS)"; run without it in another call for the default path',
+    )
+    parser.add_argument(
         '--with-cp',
         action='store_true',
         help='build the backbones with with_cp=True (activation checkpointing in training steps)',
+    )
+    parser.add_argument(
+        '--run',
+        help="the run the results belong to, one table per run (default: the call's start time); "
+        'give two calls the same one to compare them, e.g. with and without --reference-only',
     )
     parser.add_argument('--json', help='append the results to this JSON-lines file')
     parser.add_argument('--update', help='Markdown file whose generated section is rewritten from --records')
@@ -336,6 +357,8 @@ def main() -> None:
     args = parser.parse_intermixed_args()
     if args.cuda_graphs and not args.compile:
         parser.error('--cuda-graphs applies to the compiled variant: add --compile')
+    if args.reference and args.reference_only:
+        parser.error('--reference switches every module; --reference-only switches the named ones')
     if args.with_cp and not args.train:
         parser.error('--with-cp checkpoints activations for backward: add --train')
     if args.update:
@@ -353,7 +376,7 @@ def main() -> None:
     if not args.config and not args.backbone:
         parser.error('give configs, --backbone TYPE[:ARCH] or --update')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    args.run = datetime.datetime.now().isoformat(timespec='seconds')
+    args.run = args.run or datetime.datetime.now().isoformat(timespec='seconds')
     if args.compile:
         mend_inductor()
     for spec in args.backbone:

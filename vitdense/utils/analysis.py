@@ -80,18 +80,26 @@ def build_model(config: str | Config, cfg_options: dict | None = None) -> tuple[
     return cfg, MODELS.build(cfg.model)
 
 
-def set_reference(model: nn.Module, on: bool) -> None:
+def set_reference(model: nn.Module, on: bool, kinds: Sequence[str] = ()) -> None:
     """Switch the modules with a ``reference`` flag to their reference path, or back to the default.
 
     Those are SG-Former's hybrid attention and one-group GroupNorm, LIT / LITv2 token merging, and the
     ConvFFN's fused depth-wise convolution + GELU (LITv2, SpectFormer, SG-Former; on CUDA).
 
+    Args:
+        model: The model.
+        on: The reference path (True) or the default one.
+        kinds: Class names (e.g. ``'ConvFFN'``): switch only modules of these classes; all if empty.
+
     Raises:
         ValueError: ``model`` has no such module.
     """
-    switches = [m for m in model.modules() if hasattr(m, 'reference')]
+    switches = [
+        m for m in model.modules() if hasattr(m, 'reference') and (not kinds or type(m).__name__ in kinds)
+    ]
     if not switches:
-        raise ValueError(f'--reference: {type(model).__name__} has no module with a reference path')
+        which = f'{" / ".join(kinds)} ' if kinds else ''
+        raise ValueError(f'--reference: {type(model).__name__} has no {which}module with a reference path')
     for module in switches:
         module.reference = on
 
