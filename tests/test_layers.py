@@ -101,7 +101,7 @@ def _dwconv_gelu(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, residual: bo
 # of partial 8-pixel blocks, a partial 16-channel block, a map of one pixel, and SG-Former's residual.
 _FUSED_CHECK = """
 import torch
-import torch.nn.functional as F
+from test_layers import _dwconv_gelu
 from vitdense.models.layers import ffn
 torch.manual_seed(0)
 for rows in (1, 2, 4, 32):
@@ -112,8 +112,7 @@ for rows in (1, 2, 4, 32):
             w = torch.randn(shape[-1], 1, 3, 3, dtype=torch.float64)
             b = torch.randn(shape[-1], dtype=torch.float64)
             out = ffn.dwconv3x3_gelu(x, w, b, residual)
-            y = F.conv2d(x.permute(0, 3, 1, 2), w, b, padding=1, groups=shape[-1]).permute(0, 2, 3, 1)
-            expected = F.gelu(x + y if residual else y)
+            expected = _dwconv_gelu(x, w, b, residual)
             assert out.shape == shape and out.dtype == x.dtype and out.is_contiguous()
             torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 print('ok')
@@ -128,7 +127,10 @@ def test_fused_dwconv_gelu_kernel_equals_pytorch_in_tritons_interpreter() -> Non
     import sys
 
     env = dict(os.environ, TRITON_INTERPRET='1')
-    result = subprocess.run([sys.executable, '-c', _FUSED_CHECK], env=env, capture_output=True, text=True)
+    tests = os.path.dirname(os.path.abspath(__file__))  # _dwconv_gelu from this module, imported there
+    result = subprocess.run(
+        [sys.executable, '-c', _FUSED_CHECK], env=env, capture_output=True, text=True, cwd=tests
+    )
     assert result.returncode == 0 and result.stdout.strip() == 'ok', result.stderr[-3000:]
 
 
